@@ -1,0 +1,3 @@
+//! The `tot` command.
+
+fn main() {}
