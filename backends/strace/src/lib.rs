@@ -9,6 +9,10 @@
 
 #![deny(missing_docs)]
 
+#[cfg(unix)]
+mod launcher;
 pub mod parser;
 
+#[cfg(unix)]
+pub use launcher::{StraceBackend, StraceBinary, RAW_SYSCALLS, TRACED_SYSCALLS};
 pub use parser::{parse_log, parse_reader, LogKind, ParseSummary, StraceParser};
