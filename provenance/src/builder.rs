@@ -450,7 +450,10 @@ impl ProvenanceBuilder {
                 self.install(tgid, fd, slot, ts);
             }
             EventKind::SetCloexec { fd, cloexec } => {
-                if let Some(slot) = self.table_mut(tgid).and_then(|table| table.fds.get_mut(&fd)) {
+                if let Some(slot) = self
+                    .table_mut(tgid)
+                    .and_then(|table| table.fds.get_mut(&fd))
+                {
                     slot.cloexec = cloexec;
                 }
             }
@@ -661,7 +664,10 @@ impl ProvenanceBuilder {
         let creator = self.processes.get(&tgid).map(|process| process.epoch.idx);
         let adopted = match (creator, self.processes.get_mut(&known_tgid)) {
             (Some(creator), Some(process))
-                if !thread && known_tgid == child && process.adoptable && process.epoch.parent.is_none() =>
+                if !thread
+                    && known_tgid == child
+                    && process.adoptable
+                    && process.epoch.parent.is_none() =>
             {
                 process.epoch.parent = Some(creator);
                 process.adoptable = false;
@@ -718,7 +724,9 @@ impl ProvenanceBuilder {
         };
         process.adoptable = false;
         let old = mem::replace(&mut process.epoch, new);
-        let old_kept = self.epoch_meta(old.idx).is_some_and(|meta| meta.id.is_some());
+        let old_kept = self
+            .epoch_meta(old.idx)
+            .is_some_and(|meta| meta.id.is_some());
         let parent = if old_kept {
             let idx = old.idx;
             self.emit_entry(old, ts, None);
@@ -1216,7 +1224,10 @@ impl ProvenanceBuilder {
     }
 
     fn on_rename(&mut self, tgid: u32, from: &PathAt, to: &PathAt, ts: Option<u64>) {
-        let (Some(from), Some(to)) = (self.resolve_path_at(tgid, from), self.resolve_path_at(tgid, to)) else {
+        let (Some(from), Some(to)) = (
+            self.resolve_path_at(tgid, from),
+            self.resolve_path_at(tgid, to),
+        ) else {
             return;
         };
         if from == to {
@@ -1257,8 +1268,22 @@ impl ProvenanceBuilder {
                 self.content_of_renamed(&to)
             }
         };
-        self.record(epoch, from.clone(), AccessKind::RenameFrom, None, content.clone(), ts);
-        self.record(epoch, to.clone(), AccessKind::RenameTo, Some(from.clone()), content, ts);
+        self.record(
+            epoch,
+            from.clone(),
+            AccessKind::RenameFrom,
+            None,
+            content.clone(),
+            ts,
+        );
+        self.record(
+            epoch,
+            to.clone(),
+            AccessKind::RenameTo,
+            Some(from.clone()),
+            content,
+            ts,
+        );
         if let Some(produced) = produced {
             self.credit_writers(&produced, &to, ts);
             self.produced.insert(to.clone(), produced);
@@ -1312,12 +1337,10 @@ impl ProvenanceBuilder {
         let fd = if raw.is_empty() {
             from.dirfd?
         } else {
-            let rest = raw
-                .strip_prefix(b"/proc/self/fd/")
-                .or_else(|| {
-                    let prefix = format!("/proc/{tgid}/fd/");
-                    raw.strip_prefix(prefix.as_bytes())
-                })?;
+            let rest = raw.strip_prefix(b"/proc/self/fd/").or_else(|| {
+                let prefix = format!("/proc/{tgid}/fd/");
+                raw.strip_prefix(prefix.as_bytes())
+            })?;
             std::str::from_utf8(rest).ok()?.parse().ok()?
         };
         let process = self.processes.get(&tgid)?;
@@ -1330,7 +1353,14 @@ impl ProvenanceBuilder {
             return;
         };
         let epoch = self.current_epoch(tgid);
-        self.record(epoch, path.clone(), AccessKind::Delete, None, Content::Unknown, ts);
+        self.record(
+            epoch,
+            path.clone(),
+            AccessKind::Delete,
+            None,
+            Content::Unknown,
+            ts,
+        );
         for open in self.files.iter_mut() {
             if open.path == path && !open.unnamed {
                 open.unlinked = true;
@@ -1377,7 +1407,9 @@ impl ProvenanceBuilder {
         let hasher = self.hasher.as_mut()?;
         match hasher.hash(output.path.as_path()) {
             HashOutcome::Hashed(hashed) => {
-                let same_file = output.identity.is_none_or(|identity| identity == hashed.identity);
+                let same_file = output
+                    .identity
+                    .is_none_or(|identity| identity == hashed.identity);
                 same_file.then(|| Content::from(hashed))
             }
             HashOutcome::Vanished => None,
@@ -1388,7 +1420,14 @@ impl ProvenanceBuilder {
     fn emit_output(&mut self, output: Output, content: Content) {
         for &writer in &output.writers {
             for name in &output.names {
-                self.record(writer, name.clone(), AccessKind::Write, None, content.clone(), output.time);
+                self.record(
+                    writer,
+                    name.clone(),
+                    AccessKind::Write,
+                    None,
+                    content.clone(),
+                    output.time,
+                );
             }
         }
         let produced = Produced {
@@ -1401,7 +1440,14 @@ impl ProvenanceBuilder {
     /// A produced file got a new name: each of its writers produced that name too.
     fn credit_writers(&mut self, produced: &Produced, name: &Bytes, ts: Option<u64>) {
         for &writer in &produced.writers {
-            self.record(writer, name.clone(), AccessKind::Write, None, produced.content.clone(), ts);
+            self.record(
+                writer,
+                name.clone(),
+                AccessKind::Write,
+                None,
+                produced.content.clone(),
+                ts,
+            );
         }
     }
 
@@ -1435,10 +1481,18 @@ impl ProvenanceBuilder {
             return Some("not hashed");
         }
         let raw = path.as_slice();
-        if self.pseudo_fs.iter().any(|prefix| is_under(raw, prefix.as_slice())) {
+        if self
+            .pseudo_fs
+            .iter()
+            .any(|prefix| is_under(raw, prefix.as_slice()))
+        {
             return Some("pseudo-filesystem");
         }
-        if self.ignore.iter().any(|prefix| is_under(raw, prefix.as_slice())) {
+        if self
+            .ignore
+            .iter()
+            .any(|prefix| is_under(raw, prefix.as_slice()))
+        {
             return Some("ignored");
         }
         None

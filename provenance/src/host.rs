@@ -22,7 +22,10 @@ pub fn hostname() -> String {
     if status != 0 {
         return "unknown".into();
     }
-    let end = buffer.iter().position(|&byte| byte == 0).unwrap_or(buffer.len());
+    let end = buffer
+        .iter()
+        .position(|&byte| byte == 0)
+        .unwrap_or(buffer.len());
     let name = String::from_utf8_lossy(&buffer[..end]).trim().to_string();
     if name.is_empty() {
         "unknown".into()

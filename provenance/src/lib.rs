@@ -94,7 +94,10 @@ impl BuildOptions {
             initial_cwd: initial_cwd.into(),
             hashing: Hashing::Live,
             ignore: Vec::new(),
-            pseudo_fs: DEFAULT_PSEUDO_FS.iter().map(|&prefix| prefix.into()).collect(),
+            pseudo_fs: DEFAULT_PSEUDO_FS
+                .iter()
+                .map(|&prefix| prefix.into())
+                .collect(),
         }
     }
 }
