@@ -1,0 +1,2 @@
+//! The bpftrace backend (Linux).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! The DTrace backend (macOS) and the dtruss parser.
+#![deny(missing_docs)]
