@@ -10,9 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use tot_api::{
-    Access, Bytes, Event, EventKind, EventSink, ExitStatus, OpenFlags, Outcome, PathAt,
-};
+use tot_api::{Access, Bytes, Event, EventKind, EventSink, ExitStatus, OpenFlags, Outcome, PathAt};
 use tot_provenance::{BuildOptions, Hashing, ProvenanceBuilder};
 
 const JOBS: u32 = 2_500;
