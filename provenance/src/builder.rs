@@ -760,7 +760,13 @@ impl ProvenanceBuilder {
         // A leader that exits before its threads stays a zombie: the process goes on,
         // and its tid keeps naming it, until the last thread ends. The process's status
         // is that of its last task.
-        if last {
+        //
+        // A thread that execs loses its tid to the leader's: strace reports that as the
+        // thread ending with no status (`+++ superseded by execve +++`) just before the
+        // exec resumes under the leader's tid. If the leader is a zombie, that thread is
+        // the last one: keep the process for the exec to come (else it ends at finish).
+        let superseded = tid != tgid && status == ExitStatus::Unknown;
+        if last && !superseded {
             self.end_process(tgid, ts, Some(status));
         }
     }

@@ -403,6 +403,36 @@ fn exec_from_a_thread_replaces_the_whole_process() {
 }
 
 #[test]
+fn exec_from_a_thread_as_strace_reports_it() {
+    // `[pid 501] execve(...) <unfinished>`, `[pid 500] +++ superseded by execve in pid
+    // 501 +++`, `[pid 500] <... execve resumed>) = 0`: the parser ends 501 with no
+    // status, then the exec resumes under 500. Also when the leader exited before.
+    for leader_exited_first in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trace = Trace::new(dir.path());
+        trace.exec(510, "/usr/bin/app", &["app"]).thread(510, 511);
+        if leader_exited_first {
+            trace.exit(510, 0);
+        }
+        trace
+            .push(
+                511,
+                EventKind::Exit {
+                    status: ExitStatus::Unknown,
+                },
+            )
+            .exec(510, "/bin/true", &["true"])
+            .exit(510, 5);
+        let record = trace.finish();
+        let new = record.process("r-test:510:1");
+        assert_eq!(new.exe, Some("/bin/true".into()));
+        assert_eq!(new.parent.as_deref(), Some("r-test:510:0"));
+        assert_eq!(new.exit, Some(ExitStatus::Code(5)));
+        assert_eq!(record.processes.len(), 2, "{:#?}", record.processes);
+    }
+}
+
+#[test]
 fn leader_exiting_before_its_threads_keeps_the_process() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("late");
