@@ -62,6 +62,16 @@ impl StreamDecoder {
         self.decode(line, true, sink)
     }
 
+    /// Decode the last bytes of a stream that ended without a newline: reported as cut off
+    /// when they do not decode.
+    pub fn decode_unterminated_line(
+        &mut self,
+        line: &[u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<(), Error> {
+        self.decode(line, false, sink)
+    }
+
     fn decode(
         &mut self,
         line: &[u8],
