@@ -11,7 +11,6 @@ use toml::Spanned;
 use crate::discover::Sources;
 use crate::error::{Error, ErrorKind};
 use crate::file::LoadedFile;
-use crate::ignore::{check_pattern, IgnoreList};
 use crate::origin::{Layer, Origin, Setting};
 use crate::paths;
 
@@ -33,7 +32,7 @@ pub const KNOWN_PLATFORMS: &[&str] = &["linux", "macos"];
 pub struct Config {
     files: Vec<ConfigFile>,
     default_backend: Option<Setting<String>>,
-    ignore: Vec<Setting<String>>,
+    ignore: Vec<Setting<PathBuf>>,
     plugin_dirs: Vec<Setting<PathBuf>>,
     data_dir: Setting<PathBuf>,
     backends: BTreeMap<String, BackendSettings>,
@@ -211,13 +210,18 @@ impl Config {
                     file.origin(name.span().start),
                 ));
             }
-            for pattern in raw.ignore.iter().flatten() {
-                check_pattern(pattern.get_ref()).map_err(|message| {
-                    file.error(ErrorKind::InvalidValue, pattern.span().start, message)
-                })?;
+            for prefix in raw.ignore.iter().flatten() {
+                let written = prefix.get_ref();
+                if !(written.starts_with('/') || written.starts_with("~/")) {
+                    return Err(file.error(
+                        ErrorKind::InvalidValue,
+                        prefix.span().start,
+                        format!("ignore entries are absolute path prefixes (\"/proc\", \"~/.cache\"), not {written:?}"),
+                    ));
+                }
                 ignore.push(Setting::new(
-                    pattern.get_ref().clone(),
-                    file.origin(pattern.span().start),
+                    file.resolve_path(written),
+                    file.origin(prefix.span().start),
                 ));
             }
             for dir in raw.plugin_dirs.iter().flat_map(|dirs| dirs.get_ref()) {
@@ -299,15 +303,15 @@ impl Config {
             .unwrap_or_default()
     }
 
-    /// The ignore patterns, in order, with their origins.
-    pub fn ignore(&self) -> &[Setting<String>] {
+    /// The ignore list, in order, with origins: absolute path prefixes whose accesses are
+    /// recorded without hashing (a prefix covers the directory and everything below it).
+    pub fn ignore(&self) -> &[Setting<PathBuf>] {
         &self.ignore
     }
 
-    /// The ignore patterns compiled.
-    pub fn ignore_list(&self) -> IgnoreList {
-        let patterns: Vec<&str> = self.ignore.iter().map(|s| s.value.as_str()).collect();
-        IgnoreList::new(&patterns).expect("every pattern was checked when the config was read")
+    /// The ignore list as plain paths.
+    pub fn ignore_prefixes(&self) -> Vec<PathBuf> {
+        self.ignore.iter().map(|s| s.value.clone()).collect()
     }
 
     /// The directories searched for plugins: the default one first, then configured ones.
@@ -355,11 +359,11 @@ impl Config {
                 origin: dir.origin.clone(),
             });
         }
-        for (i, pattern) in self.ignore.iter().enumerate() {
+        for (i, prefix) in self.ignore.iter().enumerate() {
             out.push(Entry {
                 key: format!("ignore[{i}]"),
-                value: quoted(&pattern.value),
-                origin: pattern.origin.clone(),
+                value: path(&prefix.value),
+                origin: prefix.origin.clone(),
             });
         }
         for (name, backend) in &self.backends {
@@ -601,21 +605,22 @@ fn interpret_backend(
 
     let mut options = BTreeMap::new();
     for (key, value) in &table {
-        let text =
-            match value.1.get_ref() {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Datetime(d) => d.to_string(),
-                toml::Value::Array(_) | toml::Value::Table(_) => return Err(error(
+        let text = match value.1.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Datetime(d) => d.to_string(),
+            toml::Value::Array(_) | toml::Value::Table(_) => {
+                return Err(error(
                     value,
                     ErrorKind::InvalidValue,
                     format!(
                         "option `{key}` of backend {name:?} must be a string, number or boolean"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         options.insert(key.clone(), Setting::new(text, origin(value)));
     }
 

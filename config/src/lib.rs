@@ -16,7 +16,7 @@
 //!
 //! ```toml
 //! backend = "strace"                  # the default backend (`--backend` overrides it)
-//! ignore = ["/proc", "**/*.pyc"]      # paths whose accesses are not recorded
+//! ignore = ["/proc", "~/.cache"]     # path prefixes recorded without hashing
 //! plugin_dirs = ["~/tot-plugins"]     # searched for plugins, besides <user config>/plugins
 //!
 //! [store]
@@ -50,7 +50,6 @@ mod config;
 mod discover;
 mod error;
 mod file;
-mod ignore;
 mod origin;
 pub mod paths;
 
@@ -60,7 +59,6 @@ pub use config::{
 };
 pub use discover::{find_project_file, Sources, CONFIG_VARIABLE, PROJECT_FILE, SYSTEM_FILE};
 pub use error::{Error, ErrorKind, Position};
-pub use ignore::IgnoreList;
 pub use origin::{Layer, Origin, Setting};
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ fn later_files_override_key_by_key_and_lists_add_up() {
     let user = write(
         dir.path(),
         "home/config.toml",
-        "ignore = [\"/home/*/.cache\"]\n[backends.strace]\nseccomp = false\n[store]\ndir = \"data\"\n",
+        "ignore = [\"~/.cache\"]\n[backends.strace]\nseccomp = false\n[store]\ndir = \"data\"\n",
     );
     let project_dir = dir.path().join("proj/sub");
     std::fs::create_dir_all(&project_dir).unwrap();
@@ -88,9 +88,11 @@ fn later_files_override_key_by_key_and_lists_add_up() {
         }
     );
 
-    let patterns: Vec<&str> = config.ignore().iter().map(|s| s.value.as_str()).collect();
-    assert_eq!(patterns, ["/proc", "/home/*/.cache"]);
-    assert!(config.ignore_list().is_ignored(b"/home/ann/.cache/x"));
+    let home = dirs::home_dir().unwrap();
+    assert_eq!(
+        config.ignore_prefixes(),
+        [PathBuf::from("/proc"), home.join(".cache")]
+    );
 
     let mine = config.backend("mine").unwrap();
     assert_eq!(
@@ -198,7 +200,7 @@ fn type_errors_are_located() {
         ),
         ("[backends.strace]\nextra = [1, 2]\n", 2, 9),
         ("[backends.x]\nplugin = \"p\"\nlibrary = \"l.so\"\n", 3, 11),
-        ("ignore = [\"/a/[b\"]\n", 1, 11),
+        ("ignore = [\"relative/dir\"]\n", 1, 11),
     ];
     for (text, line, column) in cases {
         let err =
