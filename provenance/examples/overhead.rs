@@ -35,7 +35,7 @@ impl EventSink for DrainingBuilder {
     fn event(&mut self, event: Event) {
         self.builder.event(event);
         self.events += 1;
-        if self.events % 1024 == 0 {
+        if self.events & 1023 == 0 {
             let (processes, accesses) = self.builder.drain_finished();
             self.lines += (processes.len() + accesses.len()) as u64;
         }
