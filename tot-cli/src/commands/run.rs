@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use tot_api::{Backend, BackendErrorKind, Bytes, ExitStatus, RunHeader, TraceRequest};
+use tot_api::{BackendErrorKind, Bytes, ExitStatus, RunHeader, TraceRequest};
 use tot_provenance::{host, BuildOptions};
 
 use crate::cli::TraceOptions;
