@@ -22,5 +22,5 @@ mod read;
 mod write;
 
 pub use error::{Error, ErrorKind, LineError};
-pub use read::{open_record, read_record, RecordReader};
+pub use read::{open_record, read_header, read_record, RecordReader};
 pub use write::{partial_path, write_record, RecordWriter};

@@ -53,6 +53,11 @@ impl<R: BufRead> RecordReader<R> {
         self
     }
 
+    /// The input, for example to ask a counting reader how far it got.
+    pub fn get_ref(&self) -> &R {
+        &self.input
+    }
+
     /// The number of the last line read.
     pub fn line_no(&self) -> usize {
         self.line_no
@@ -120,7 +125,14 @@ fn describe_json_error(error: &serde_json::Error) -> String {
 /// [`RECORD_VERSION`] (the error names both versions).
 pub fn open_record(path: &Path) -> Result<(RunHeader, RecordReader<BufReader<File>>), Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut input = BufReader::with_capacity(256 * 1024, file);
+    read_header(BufReader::with_capacity(256 * 1024, file), path)
+}
+
+/// Like [`open_record`], over any buffered input; `path` names the record in messages.
+pub fn read_header<R: BufRead>(
+    mut input: R,
+    path: &Path,
+) -> Result<(RunHeader, RecordReader<R>), Error> {
     let mut lines_consumed = 0;
     let mut first_line = Vec::new();
     loop {

@@ -42,6 +42,16 @@ pub enum Command {
     Backends(commands::backends::BackendsArgs),
     /// Show the configuration and where each value came from.
     Config(commands::config::ConfigArgs),
+    /// Show the processes that produced a file: command, machine, inputs, ancestry.
+    Show(commands::show::ShowArgs),
+    /// Show a file's lineage across runs and machines (or, with --down, what it made).
+    Lineage(commands::lineage::LineageArgs),
+    /// Export a file's lineage or a run as W3C PROV-JSON.
+    Export(commands::export::ExportArgs),
+    /// List the recorded runs.
+    Runs(commands::runs::RunsArgs),
+    /// The provenance store: add records from any machine, show its size.
+    Db(commands::db::DbArgs),
     /// Any other word is a command to trace: `tot make` is `tot run -- make`.
     #[command(external_subcommand)]
     External(Vec<OsString>),

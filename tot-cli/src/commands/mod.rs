@@ -3,9 +3,14 @@
 
 pub mod backends;
 pub mod config;
+pub mod db;
+pub mod export;
 pub mod import;
+pub mod lineage;
 pub mod print;
 pub mod run;
+pub mod runs;
+pub mod show;
 
 use std::process::ExitCode;
 
@@ -19,6 +24,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Print(args)) => print::run(args),
         Some(Command::Backends(args)) => backends::run(args),
         Some(Command::Config(args)) => config::run(args),
+        Some(Command::Show(args)) => show::run(args),
+        Some(Command::Lineage(args)) => lineage::run(args),
+        Some(Command::Export(args)) => export::run(args),
+        Some(Command::Runs(args)) => runs::run(args),
+        Some(Command::Db(args)) => db::run(args),
         Some(Command::External(argv)) => run::run(run::RunArgs {
             trace: cli.trace,
             command: argv,

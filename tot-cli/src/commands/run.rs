@@ -97,6 +97,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stats.accesses,
         path.display()
     );
+    // Into the store too; a failure there is a warning and leaves the exit status alone.
+    super::db::ingest_finished_run(&path);
     Ok(ExitCode::from(tot_launch::exit_code(&status)))
 }
 

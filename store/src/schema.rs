@@ -1,0 +1,196 @@
+//! The schema, its version, and the migrations that bring an older store up to date.
+//!
+//! # Tables
+//!
+//! Paths, content hashes, argument vectors and notes are interned: stored once each in
+//! their own table and referred to by integer id, so an access row holds only small
+//! integers and two timestamps.
+//!
+//! | table | one row per |
+//! |---|---|
+//! | `tot_schema` | setting; `version` is the schema version |
+//! | `machines` | machine id (hostname and OS as last seen) |
+//! | `runs` | run (the record header) |
+//! | `processes` | process exec epoch; `argv IS NULL` marks a process that accesses referred to but whose own line was not (yet) read |
+//! | `accesses` | file access; `(process, ord)` is its identity, see [`crate::sqlite`] |
+//! | `paths`, `contents`, `argvs`, `notes` | distinct path / sha256 / argv / note |
+//!
+//! Access kinds are stored as small integers ([`kind_code`]); exit statuses as their
+//! record JSON (`{"code":0}`).
+//!
+//! # Portability
+//!
+//! The statements use only what SQLite and PostgreSQL share (`INSERT ... RETURNING`,
+//! `ON CONFLICT DO NOTHING`, partial indexes, `COALESCE`). The DDL below is SQLite's; a
+//! PostgreSQL store differs only in column types (`BYTEA` for `BLOB`, `BIGINT`,
+//! identity columns for `INTEGER PRIMARY KEY`).
+
+use tot_api::AccessKind;
+
+/// The schema version this build creates and the newest it opens.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `MIGRATIONS[n]` takes a store from version `n` to `n + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the first schema.
+    r#"
+CREATE TABLE machines (
+    id INTEGER PRIMARY KEY,
+    machine_id TEXT NOT NULL UNIQUE,
+    hostname TEXT NOT NULL,
+    os TEXT NOT NULL
+);
+CREATE TABLE paths (
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL UNIQUE
+);
+CREATE TABLE contents (
+    id INTEGER PRIMARY KEY,
+    sha256 BLOB NOT NULL UNIQUE,
+    size INTEGER
+);
+CREATE TABLE argvs (
+    id INTEGER PRIMARY KEY,
+    argv TEXT NOT NULL UNIQUE
+);
+CREATE TABLE notes (
+    id INTEGER PRIMARY KEY,
+    note TEXT NOT NULL UNIQUE
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    machine INTEGER NOT NULL REFERENCES machines (id),
+    hostname TEXT NOT NULL,
+    os TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    tot_version TEXT NOT NULL,
+    record_version INTEGER NOT NULL,
+    argv INTEGER NOT NULL REFERENCES argvs (id),
+    cwd INTEGER NOT NULL REFERENCES paths (id),
+    start_time INTEGER,
+    end_time INTEGER,
+    exit TEXT
+);
+CREATE INDEX runs_by_start ON runs (start_time);
+CREATE TABLE processes (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL REFERENCES runs (id),
+    local_id TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    parent INTEGER REFERENCES processes (id),
+    exe INTEGER REFERENCES paths (id),
+    argv INTEGER REFERENCES argvs (id),
+    cwd INTEGER REFERENCES paths (id),
+    start_time INTEGER,
+    end_time INTEGER,
+    exit TEXT,
+    UNIQUE (run, local_id)
+);
+CREATE TABLE accesses (
+    id INTEGER PRIMARY KEY,
+    process INTEGER NOT NULL REFERENCES processes (id),
+    ord INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    path INTEGER NOT NULL REFERENCES paths (id),
+    content INTEGER REFERENCES contents (id),
+    source INTEGER REFERENCES paths (id),
+    mtime INTEGER,
+    access_time INTEGER,
+    note INTEGER REFERENCES notes (id),
+    UNIQUE (process, ord)
+);
+CREATE INDEX accesses_by_content ON accesses (content, kind) WHERE content IS NOT NULL;
+CREATE INDEX accesses_produced_at_path ON accesses (path) WHERE kind IN (1, 5, 6, 7);
+"#,
+];
+
+/// The access kinds that produce the content at their path (`write`, `rename_to`,
+/// `link`, `symlink`), as an SQL list. It must match the partial index
+/// `accesses_produced_at_path` word for word, or SQLite will not use that index.
+pub(crate) const PRODUCING_KINDS_SQL: &str = "(1, 5, 6, 7)";
+
+/// The access kinds that take a file as an input (`read`, `exec`, `rename_from`).
+pub(crate) const INPUT_KINDS_SQL: &str = "(0, 2, 4)";
+
+/// The integer stored for an access kind.
+pub fn kind_code(kind: AccessKind) -> i64 {
+    match kind {
+        AccessKind::Read => 0,
+        AccessKind::Write => 1,
+        AccessKind::Exec => 2,
+        AccessKind::Delete => 3,
+        AccessKind::RenameFrom => 4,
+        AccessKind::RenameTo => 5,
+        AccessKind::Link => 6,
+        AccessKind::Symlink => 7,
+        AccessKind::Mkdir => 8,
+    }
+}
+
+/// The access kind of a stored integer.
+pub fn kind_from_code(code: i64) -> Option<AccessKind> {
+    Some(match code {
+        0 => AccessKind::Read,
+        1 => AccessKind::Write,
+        2 => AccessKind::Exec,
+        3 => AccessKind::Delete,
+        4 => AccessKind::RenameFrom,
+        5 => AccessKind::RenameTo,
+        6 => AccessKind::Link,
+        7 => AccessKind::Symlink,
+        8 => AccessKind::Mkdir,
+        _ => return None,
+    })
+}
+
+/// True for the kinds whose content is an output of the process.
+pub fn is_producing(kind: AccessKind) -> bool {
+    matches!(
+        kind,
+        AccessKind::Write | AccessKind::RenameTo | AccessKind::Link | AccessKind::Symlink
+    )
+}
+
+/// True for the kinds whose content is an input of the process.
+pub fn is_input(kind: AccessKind) -> bool {
+    matches!(
+        kind,
+        AccessKind::Read | AccessKind::Exec | AccessKind::RenameFrom
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_codes_round_trip_and_match_the_sql_lists() {
+        let all = [
+            AccessKind::Read,
+            AccessKind::Write,
+            AccessKind::Exec,
+            AccessKind::Delete,
+            AccessKind::RenameFrom,
+            AccessKind::RenameTo,
+            AccessKind::Link,
+            AccessKind::Symlink,
+            AccessKind::Mkdir,
+        ];
+        let mut producing = Vec::new();
+        let mut inputs = Vec::new();
+        for kind in all {
+            assert_eq!(kind_from_code(kind_code(kind)), Some(kind));
+            if is_producing(kind) {
+                producing.push(kind_code(kind).to_string());
+            }
+            if is_input(kind) {
+                inputs.push(kind_code(kind).to_string());
+            }
+        }
+        assert_eq!(format!("({})", producing.join(", ")), PRODUCING_KINDS_SQL);
+        assert_eq!(format!("({})", inputs.join(", ")), INPUT_KINDS_SQL);
+        assert!(MIGRATIONS[0].contains(&format!("WHERE kind IN {PRODUCING_KINDS_SQL}")));
+        assert_eq!(MIGRATIONS.len(), SCHEMA_VERSION as usize);
+    }
+}

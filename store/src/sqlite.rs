@@ -1,0 +1,1068 @@
+//! The SQLite store: opening (with checks that never overwrite a foreign or damaged
+//! file), migrations, ingest and the primitive queries.
+//!
+//! # Identity and deduplication
+//!
+//! Record ids are deterministic, so identity is kept without storing every id string:
+//! - a run is its `run_id` (unique);
+//! - a process epoch is `(run, local_id)`, where `local_id` is the process id with the
+//!   run id prefix removed;
+//! - an access is `(process, ord)`, where `ord` is the position `n` of an id of the form
+//!   `<process id>:<n>` (tot's own form), or else a 63-bit hash of the id (negative, so
+//!   it never meets a position).
+//!
+//! Adding a record inserts with `ON CONFLICT DO NOTHING` on those keys, so adding the same
+//! record twice, or two records that overlap (a record cut short and the complete one),
+//! adds each fact once. A process that a record describes only after its accesses (or
+//! never) gets a placeholder row that its own line fills in.
+//!
+//! # Concurrency
+//!
+//! The database is in WAL mode with a busy timeout, and each record is added in one
+//! `BEGIN IMMEDIATE` transaction: concurrent writers (two `tot run`s ending at once) wait
+//! for each other instead of failing, readers never block, and an interrupted ingest
+//! (Ctrl-C, a crash) leaves the store as it was before that record.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use rusqlite::{
+    params, CachedStatement, Connection, OpenFlags, OptionalExtension, Transaction,
+    TransactionBehavior,
+};
+use sha2::{Digest, Sha256};
+use tot_api::record::{FileAccess, ProcessEntry, RecordLine, RunHeader, RunRecord, RECORD_VERSION};
+use tot_api::{Bytes, ExitStatus};
+use tot_record::LineError;
+
+use crate::error::{Error, ErrorKind};
+use crate::model::{
+    AccessInfo, ContentKey, IngestReport, PathKey, ProcessInfo, ProcessKey, Role, RunFilter,
+    RunSummary, StoreStats,
+};
+use crate::query::ProvenanceStore;
+use crate::schema::{self, INPUT_KINDS_SQL, MIGRATIONS, PRODUCING_KINDS_SQL, SCHEMA_VERSION};
+
+/// How long a writer waits for another writer before giving up. Long, because a large
+/// record can hold the write lock for seconds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Interned ids are cached between records; the caches are dropped when they grow past this.
+const CACHE_LIMIT: usize = 2_000_000;
+
+/// How often (in lines) ingest reports progress.
+const PROGRESS_EVERY: u64 = 4096;
+
+/// The provenance store in an SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    cache: InternCache,
+}
+
+/// Ids of interned values known to be committed (or inserted by the open transaction;
+/// the cache is cleared when a transaction fails).
+#[derive(Debug, Default)]
+struct InternCache {
+    paths: HashMap<Vec<u8>, i64>,
+    contents: HashMap<Vec<u8>, i64>,
+    argvs: HashMap<String, i64>,
+    notes: HashMap<String, i64>,
+}
+
+impl InternCache {
+    fn len(&self) -> usize {
+        self.paths.len() + self.contents.len() + self.argvs.len() + self.notes.len()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating it (and missing directories) when absent, and
+    /// migrating an older schema.
+    ///
+    /// A file that is not an SQLite database, an SQLite database of another program, and
+    /// a store with a newer schema are refused and left untouched.
+    pub fn open(path: &Path) -> Result<SqliteStore, Error> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        Self::open_with(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+    }
+
+    /// Opens an existing store; [`ErrorKind::NoStore`] when there is none at `path`.
+    pub fn open_existing(path: &Path) -> Result<SqliteStore, Error> {
+        if !path.exists() {
+            return Err(Error::new(ErrorKind::NoStore, Some(path)));
+        }
+        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<SqliteStore, Error> {
+        let flags = flags | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let sql_error = |e| Error::sqlite(path, e);
+        let conn = Connection::open_with_flags(path, flags).map_err(sql_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_error)?;
+        conn.set_prepared_statement_cache_capacity(64);
+
+        // Look before writing anything: the header pragmas below would write to the file.
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .map_err(sql_error)?;
+        if !tables.is_empty() && !tables.iter().any(|t| t == "tot_schema") {
+            return Err(Error::new(
+                ErrorKind::NotAStore {
+                    reason: "an SQLite database that tot did not make".into(),
+                },
+                Some(path),
+            ));
+        }
+        if tables.iter().any(|t| t == "tot_schema") {
+            let found = read_schema_version(&conn).map_err(sql_error)?;
+            if found > SCHEMA_VERSION {
+                return Err(newer_schema(path, found));
+            }
+        }
+
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql_error)?;
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(sql_error)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(sql_error)?;
+
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+            cache: InternCache::default(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), Error> {
+        let path = self.path.clone();
+        let sql_error = |e| Error::sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_error)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS tot_schema (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        )
+        .map_err(sql_error)?;
+        let found = read_schema_version(&tx).map_err(sql_error)?;
+        if found > SCHEMA_VERSION {
+            return Err(newer_schema(&path, found));
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        for migration in &MIGRATIONS[found as usize..] {
+            tx.execute_batch(migration).map_err(sql_error)?;
+        }
+        tx.execute(
+            "INSERT INTO tot_schema (name, value) VALUES ('version', ?1) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [SCHEMA_VERSION.to_string()],
+        )
+        .map_err(sql_error)?;
+        tx.commit().map_err(sql_error)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql_error(&self, error: rusqlite::Error) -> Error {
+        Error::sqlite(&self.path, error)
+    }
+
+    /// Writes the write-ahead log back into the database file (as SQLite does on its own
+    /// from time to time), so the file's size is the store's.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.sql_error(e))
+    }
+
+    /// Adds one record, driving `feed` to supply its lines, in one transaction.
+    fn ingest_with(
+        &mut self,
+        header: &RunHeader,
+        feed: impl FnOnce(&mut IngestSession<'_>) -> Result<(), Error>,
+    ) -> Result<IngestReport, Error> {
+        if self.cache.len() > CACHE_LIMIT {
+            self.cache = InternCache::default();
+        }
+        let path = self.path.clone();
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| Error::sqlite(&path, e))?;
+            let report = {
+                let mut session = IngestSession::begin(&tx, &mut self.cache, &path, header)?;
+                feed(&mut session)?;
+                session.finish()?
+            };
+            tx.commit().map_err(|e| Error::sqlite(&path, e))?;
+            Ok(report)
+        })();
+        if result.is_err() {
+            // Ids inserted by the rolled-back transaction are not in the store.
+            self.cache = InternCache::default();
+        }
+        result
+    }
+}
+
+fn newer_schema(path: &Path, found: u32) -> Error {
+    Error::new(
+        ErrorKind::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        },
+        Some(path),
+    )
+}
+
+fn read_schema_version(conn: &Connection) -> rusqlite::Result<u32> {
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM tot_schema WHERE name = 'version'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// A reader that counts the bytes read through it, for progress.
+struct CountingReader<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+fn time_to_sql(time: Option<u64>) -> Option<i64> {
+    time.map(|t| i64::try_from(t).unwrap_or(i64::MAX))
+}
+
+fn time_from_sql(time: Option<i64>) -> Option<u64> {
+    time.and_then(|t| u64::try_from(t).ok())
+}
+
+fn exit_to_sql(exit: &Option<ExitStatus>) -> Option<String> {
+    exit.as_ref().and_then(|e| serde_json::to_string(e).ok())
+}
+
+fn exit_from_sql(exit: Option<String>) -> Option<ExitStatus> {
+    exit.and_then(|e| serde_json::from_str(&e).ok())
+}
+
+fn argv_to_sql(argv: &[Bytes]) -> String {
+    // Bytes serialize as strings or {"b64": ...}: infallible for a Vec of them.
+    serde_json::to_string(argv).unwrap_or_else(|_| "[]".into())
+}
+
+fn argv_from_sql(argv: Option<String>) -> Vec<Bytes> {
+    argv.and_then(|a| serde_json::from_str(&a).ok())
+        .unwrap_or_default()
+}
+
+/// A sha256 as stored: 32 raw bytes when it is 64 hex digits, else its text as given (kept
+/// rather than dropped, so nothing a record says is lost).
+fn sha_to_sql(sha256: &str) -> Vec<u8> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let text = sha256.as_bytes();
+    if text.len() == 64 {
+        let decoded: Option<Vec<u8>> = text
+            .chunks(2)
+            .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+            .collect();
+        if let Some(raw) = decoded {
+            return raw;
+        }
+    }
+    text.to_vec()
+}
+
+fn sha_from_sql(stored: Vec<u8>) -> String {
+    if stored.len() == 32 {
+        stored.iter().map(|b| format!("{b:02x}")).collect()
+    } else {
+        String::from_utf8_lossy(&stored).into_owned()
+    }
+}
+
+/// The stored identity of a process within its run.
+fn local_process_id(run_id: &str, process_id: &str) -> String {
+    match process_id
+        .strip_prefix(run_id)
+        .and_then(|rest| rest.strip_prefix(':'))
+    {
+        Some(rest) => rest.to_string(),
+        None => format!("={process_id}"),
+    }
+}
+
+/// The record's process id from the stored identity.
+fn full_process_id(run_id: &str, local_id: &str) -> String {
+    match local_id.strip_prefix('=') {
+        Some(full) => full.to_string(),
+        None => format!("{run_id}:{local_id}"),
+    }
+}
+
+/// The stored identity of an access within its process; see the module docs.
+fn access_ord(access_id: &str, process_id: &str) -> i64 {
+    let position = access_id
+        .strip_prefix(process_id)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|n| n.parse::<u32>().ok());
+    match position {
+        Some(n) => i64::from(n),
+        None => {
+            let digest = Sha256::digest(access_id.as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            -(i64::from_be_bytes(first) & i64::MAX) - 1
+        }
+    }
+}
+
+/// One record being added, inside its transaction.
+struct IngestSession<'t> {
+    tx: &'t Transaction<'t>,
+    cache: &'t mut InternCache,
+    store: &'t Path,
+    run_row: i64,
+    run_id: String,
+    /// Record process id -> (row, described by its own line yet).
+    processes: HashMap<String, (i64, bool)>,
+    insert_access: CachedStatement<'t>,
+    report: IngestReport,
+}
+
+impl<'t> IngestSession<'t> {
+    fn begin(
+        tx: &'t Transaction<'t>,
+        cache: &'t mut InternCache,
+        store: &'t Path,
+        header: &RunHeader,
+    ) -> Result<IngestSession<'t>, Error> {
+        let sql_error = |e| Error::sqlite(store, e);
+        let insert_access = tx
+            .prepare_cached(
+                "INSERT INTO accesses (process, ord, kind, path, content, source, mtime, access_time, note) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+            )
+            .map_err(sql_error)?;
+        let mut session = IngestSession {
+            tx,
+            cache,
+            store,
+            run_row: 0,
+            run_id: header.run_id.clone(),
+            processes: HashMap::new(),
+            insert_access,
+            report: IngestReport {
+                run_id: header.run_id.clone(),
+                ..IngestReport::default()
+            },
+        };
+        session.begin_run(header)?;
+        Ok(session)
+    }
+
+    fn sql_error(&self, error: rusqlite::Error) -> Error {
+        Error::sqlite(self.store, error)
+    }
+
+    fn begin_run(&mut self, header: &RunHeader) -> Result<(), Error> {
+        let machine = self.machine_row(header)?;
+        let existing: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT id FROM runs WHERE run_id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([&header.run_id], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(|e| self.sql_error(e))?;
+        let exit = exit_to_sql(&header.exit);
+        if let Some(run_row) = existing {
+            // An overlapping record: keep what is known, fill in what the earlier one lacked
+            // (a record cut short has no end and no exit status).
+            self.tx
+                .prepare_cached(
+                    "UPDATE runs SET start_time = COALESCE(start_time, ?1), \
+                     end_time = COALESCE(end_time, ?2), exit = COALESCE(exit, ?3) WHERE id = ?4",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        time_to_sql(header.start),
+                        time_to_sql(header.end),
+                        exit,
+                        run_row
+                    ])
+                })
+                .map_err(|e| self.sql_error(e))?;
+            self.run_row = run_row;
+            self.report.run_was_known = true;
+            let run_id = self.run_id.clone();
+            let known: Vec<(i64, String, bool)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT id, local_id, argv IS NOT NULL FROM processes WHERE run = ?1",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map([run_row], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                        .collect()
+                })
+                .map_err(|e| self.sql_error(e))?;
+            for (row, local_id, described) in known {
+                self.processes
+                    .insert(full_process_id(&run_id, &local_id), (row, described));
+            }
+            return Ok(());
+        }
+        let argv = self.intern_argv(&header.argv)?;
+        let cwd = self.intern_path(header.cwd.as_slice())?;
+        let version = header.version.min(RECORD_VERSION);
+        self.run_row = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO runs (run_id, machine, hostname, os, backend, tot_version, record_version, \
+                 argv, cwd, start_time, end_time, exit) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![
+                        header.run_id,
+                        machine,
+                        header.hostname,
+                        header.os,
+                        header.backend,
+                        header.tot_version,
+                        version,
+                        argv,
+                        cwd,
+                        time_to_sql(header.start),
+                        time_to_sql(header.end),
+                        exit
+                    ],
+                    |row| row.get(0),
+                )
+            })
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
+    }
+
+    fn machine_row(&mut self, header: &RunHeader) -> Result<i64, Error> {
+        let existing: Option<(i64, String, String)> = self
+            .tx
+            .prepare_cached("SELECT id, hostname, os FROM machines WHERE machine_id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([&header.machine_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sql_error(e))?;
+        match existing {
+            Some((row, hostname, os)) => {
+                if hostname != header.hostname || os != header.os {
+                    self.tx
+                        .prepare_cached("UPDATE machines SET hostname = ?1, os = ?2 WHERE id = ?3")
+                        .and_then(|mut stmt| stmt.execute(params![header.hostname, header.os, row]))
+                        .map_err(|e| self.sql_error(e))?;
+                }
+                Ok(row)
+            }
+            None => self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO machines (machine_id, hostname, os) VALUES (?1, ?2, ?3) RETURNING id",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![header.machine_id, header.hostname, header.os], |row| row.get(0))
+                })
+                .map_err(|e| self.sql_error(e)),
+        }
+    }
+
+    fn intern_path(&mut self, path: &[u8]) -> Result<i64, Error> {
+        if let Some(&id) = self.cache.paths.get(path) {
+            return Ok(id);
+        }
+        let id = intern(
+            self.tx,
+            "SELECT id FROM paths WHERE path = ?1",
+            "INSERT INTO paths (path) VALUES (?1) RETURNING id",
+            path,
+        )
+        .map_err(|e| self.sql_error(e))?;
+        self.cache.paths.insert(path.to_vec(), id);
+        Ok(id)
+    }
+
+    fn intern_content(&mut self, sha256: &str, size: Option<u64>) -> Result<i64, Error> {
+        let stored = sha_to_sql(sha256);
+        if let Some(&id) = self.cache.contents.get(&stored) {
+            return Ok(id);
+        }
+        let existing: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT id FROM contents WHERE sha256 = ?1")
+            .and_then(|mut stmt| stmt.query_row([&stored], |row| row.get(0)).optional())
+            .map_err(|e| self.sql_error(e))?;
+        let id = match existing {
+            Some(id) => id,
+            None => self
+                .tx
+                .prepare_cached("INSERT INTO contents (sha256, size) VALUES (?1, ?2) RETURNING id")
+                .and_then(|mut stmt| {
+                    stmt.query_row(
+                        params![stored, size.and_then(|s| i64::try_from(s).ok())],
+                        |row| row.get(0),
+                    )
+                })
+                .map_err(|e| self.sql_error(e))?,
+        };
+        self.cache.contents.insert(stored, id);
+        Ok(id)
+    }
+
+    fn intern_argv(&mut self, argv: &[Bytes]) -> Result<i64, Error> {
+        let text = argv_to_sql(argv);
+        if let Some(&id) = self.cache.argvs.get(&text) {
+            return Ok(id);
+        }
+        let id = intern(
+            self.tx,
+            "SELECT id FROM argvs WHERE argv = ?1",
+            "INSERT INTO argvs (argv) VALUES (?1) RETURNING id",
+            &text,
+        )
+        .map_err(|e| self.sql_error(e))?;
+        self.cache.argvs.insert(text, id);
+        Ok(id)
+    }
+
+    fn intern_note(&mut self, note: &str) -> Result<i64, Error> {
+        if let Some(&id) = self.cache.notes.get(note) {
+            return Ok(id);
+        }
+        let id = intern(
+            self.tx,
+            "SELECT id FROM notes WHERE note = ?1",
+            "INSERT INTO notes (note) VALUES (?1) RETURNING id",
+            note,
+        )
+        .map_err(|e| self.sql_error(e))?;
+        self.cache.notes.insert(note.to_string(), id);
+        Ok(id)
+    }
+
+    /// The row of a process of this run, made as a placeholder when the record has not
+    /// described it (yet).
+    fn process_row(&mut self, process_id: &str) -> Result<i64, Error> {
+        if let Some(&(row, _)) = self.processes.get(process_id) {
+            return Ok(row);
+        }
+        let local_id = local_process_id(&self.run_id, process_id);
+        let row = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO processes (run, local_id, pid) VALUES (?1, ?2, 0) RETURNING id",
+            )
+            .and_then(|mut stmt| stmt.query_row(params![self.run_row, local_id], |row| row.get(0)))
+            .map_err(|e| self.sql_error(e))?;
+        self.processes.insert(process_id.to_string(), (row, false));
+        Ok(row)
+    }
+
+    fn process(&mut self, process: &ProcessEntry) -> Result<(), Error> {
+        let parent = match &process.parent {
+            Some(parent) => Some(self.process_row(parent)?),
+            None => None,
+        };
+        let exit = exit_to_sql(&process.exit);
+        let start = time_to_sql(process.start);
+        let end = time_to_sql(process.end);
+        match self.processes.get(&process.id).copied() {
+            Some((row, true)) => {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE processes SET end_time = COALESCE(end_time, ?1), exit = COALESCE(exit, ?2) \
+                         WHERE id = ?3",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![end, exit, row]))
+                    .map_err(|e| self.sql_error(e))?;
+                self.report.processes_known += 1;
+            }
+            described_before => {
+                let exe = match &process.exe {
+                    Some(exe) => Some(self.intern_path(exe.as_slice())?),
+                    None => None,
+                };
+                let argv = self.intern_argv(&process.argv)?;
+                let cwd = self.intern_path(process.cwd.as_slice())?;
+                let row = match described_before {
+                    Some((row, _)) => {
+                        self.tx
+                            .prepare_cached(
+                                "UPDATE processes SET pid = ?1, parent = ?2, exe = ?3, argv = ?4, cwd = ?5, \
+                                 start_time = ?6, end_time = ?7, exit = ?8 WHERE id = ?9",
+                            )
+                            .and_then(|mut stmt| {
+                                stmt.execute(params![process.pid, parent, exe, argv, cwd, start, end, exit, row])
+                            })
+                            .map_err(|e| self.sql_error(e))?;
+                        row
+                    }
+                    None => {
+                        let local_id = local_process_id(&self.run_id, &process.id);
+                        self.tx
+                            .prepare_cached(
+                                "INSERT INTO processes (run, local_id, pid, parent, exe, argv, cwd, \
+                                 start_time, end_time, exit) \
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                            )
+                            .and_then(|mut stmt| {
+                                stmt.query_row(
+                                    params![self.run_row, local_id, process.pid, parent, exe, argv, cwd, start, end, exit],
+                                    |row| row.get(0),
+                                )
+                            })
+                            .map_err(|e| self.sql_error(e))?
+                    }
+                };
+                self.processes.insert(process.id.clone(), (row, true));
+                self.report.processes_added += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn access(&mut self, access: &FileAccess) -> Result<(), Error> {
+        let process = self.process_row(&access.process)?;
+        let ord = access_ord(&access.id, &access.process);
+        let path = self.intern_path(access.path.as_slice())?;
+        let content = match &access.sha256 {
+            Some(sha256) => Some(self.intern_content(sha256, access.size)?),
+            None => None,
+        };
+        let source = match &access.source {
+            Some(source) => Some(self.intern_path(source.as_slice())?),
+            None => None,
+        };
+        let note = match &access.note {
+            Some(note) => Some(self.intern_note(note)?),
+            None => None,
+        };
+        let inserted = self
+            .insert_access
+            .execute(params![
+                process,
+                ord,
+                schema::kind_code(access.kind),
+                path,
+                content,
+                source,
+                access.mtime,
+                time_to_sql(access.time),
+                note
+            ])
+            .map_err(|e| Error::sqlite(self.store, e))?;
+        if inserted == 0 {
+            self.report.accesses_known += 1;
+        } else {
+            self.report.accesses_added += 1;
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, error: LineError) {
+        self.report.skipped_lines.push(error);
+    }
+
+    fn finish(self) -> Result<IngestReport, Error> {
+        let mut report = self.report;
+        report.undescribed_processes = self
+            .processes
+            .values()
+            .filter(|(_, described)| !described)
+            .count() as u64;
+        Ok(report)
+    }
+}
+
+/// Looks a value up in an intern table, inserting it when absent.
+fn intern<V: rusqlite::ToSql + ?Sized>(
+    tx: &Transaction<'_>,
+    select: &str,
+    insert: &str,
+    value: &V,
+) -> rusqlite::Result<i64> {
+    let existing: Option<i64> = tx
+        .prepare_cached(select)?
+        .query_row([value], |row| row.get(0))
+        .optional()?;
+    match existing {
+        Some(id) => Ok(id),
+        None => tx
+            .prepare_cached(insert)?
+            .query_row([value], |row| row.get(0)),
+    }
+}
+
+const ACCESS_COLUMNS: &str = "SELECT a.process, a.kind, p.path, a.content, c.sha256, c.size, \
+     COALESCE(a.access_time, pr.start_time) \
+     FROM accesses a \
+     JOIN paths p ON p.id = a.path \
+     JOIN processes pr ON pr.id = a.process \
+     LEFT JOIN contents c ON c.id = a.content";
+
+fn access_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccessInfo> {
+    let kind_code: i64 = row.get(1)?;
+    Ok(AccessInfo {
+        process: ProcessKey(row.get(0)?),
+        kind: schema::kind_from_code(kind_code).unwrap_or(tot_api::AccessKind::Read),
+        path: Bytes(row.get(2)?),
+        content: row.get::<_, Option<i64>>(3)?.map(ContentKey),
+        sha256: row.get::<_, Option<Vec<u8>>>(4)?.map(sha_from_sql),
+        size: row
+            .get::<_, Option<i64>>(5)?
+            .and_then(|s| u64::try_from(s).ok()),
+        time: time_from_sql(row.get(6)?),
+    })
+}
+
+impl SqliteStore {
+    fn accesses(&self, sql: &str, key: i64) -> Result<Vec<AccessInfo>, Error> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.query_map([key], access_from_row)?.collect())
+            .map_err(|e| self.sql_error(e))
+    }
+
+    fn count(&self, table: &str) -> Result<u64, Error> {
+        self.conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| self.sql_error(e))
+    }
+}
+
+impl ProvenanceStore for SqliteStore {
+    fn ingest_record(&mut self, record: &RunRecord) -> Result<IngestReport, Error> {
+        self.ingest_with(&record.header, |session| {
+            for process in &record.processes {
+                session.process(process)?;
+            }
+            for access in &record.accesses {
+                session.access(access)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn ingest_file(
+        &mut self,
+        record: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<IngestReport, Error> {
+        let file = File::open(record).map_err(|e| Error::io(record, e))?;
+        let count = Rc::new(Cell::new(0));
+        let counting = CountingReader {
+            inner: file,
+            count: Rc::clone(&count),
+        };
+        let (header, lines) =
+            tot_record::read_header(BufReader::with_capacity(256 * 1024, counting), record)
+                .map_err(Error::record)?;
+        self.ingest_with(&header, |session| {
+            let mut since_progress = 0;
+            for (line, parsed) in lines {
+                match parsed {
+                    Ok(RecordLine::Process(process)) => session.process(&process)?,
+                    Ok(RecordLine::Access(access)) => session.access(&access)?,
+                    Ok(RecordLine::Header(_)) => session.skip(LineError {
+                        path: Some(record.to_path_buf()),
+                        line,
+                        message: "a second header line (one record per file)".into(),
+                        is_io: false,
+                    }),
+                    Err(error) if error.is_io => {
+                        return Err(Error::io(record, std::io::Error::other(error.message)));
+                    }
+                    Err(error) => session.skip(error),
+                }
+                since_progress += 1;
+                if since_progress == PROGRESS_EVERY {
+                    since_progress = 0;
+                    progress(count.get());
+                }
+            }
+            progress(count.get());
+            Ok(())
+        })
+    }
+
+    fn stats(&self) -> Result<StoreStats, Error> {
+        let page_size: i64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(|e| self.sql_error(e))?;
+        let pages: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .map_err(|e| self.sql_error(e))?;
+        let free: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |row| row.get(0))
+            .map_err(|e| self.sql_error(e))?;
+        let database_bytes = u64::try_from((pages - free) * page_size).unwrap_or(0);
+        let file_size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let file_bytes = file_size(&self.path) + file_size(Path::new(&wal));
+        let accesses = self.count("accesses")?;
+        Ok(StoreStats {
+            path: self.path.clone(),
+            schema_version: read_schema_version(&self.conn).map_err(|e| self.sql_error(e))?,
+            file_bytes,
+            database_bytes,
+            machines: self.count("machines")?,
+            runs: self.count("runs")?,
+            processes: self.count("processes")?,
+            accesses,
+            paths: self.count("paths")?,
+            contents: self.count("contents")?,
+            argvs: self.count("argvs")?,
+            bytes_per_access: if accesses == 0 {
+                0.0
+            } else {
+                database_bytes as f64 / accesses as f64
+            },
+        })
+    }
+
+    fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, Error> {
+        let limit = filter
+            .limit
+            .map(|l| i64::try_from(l).unwrap_or(i64::MAX))
+            .unwrap_or(-1);
+        let machine = filter.machine.clone();
+        let sql = "SELECT r.run_id, m.machine_id, r.hostname, r.os, r.backend, av.argv, cw.path, \
+                   r.start_time, r.end_time, r.exit, \
+                   (SELECT COUNT(*) FROM processes pr WHERE pr.run = r.id AND pr.argv IS NOT NULL) \
+                   FROM runs r \
+                   JOIN machines m ON m.id = r.machine \
+                   JOIN argvs av ON av.id = r.argv \
+                   JOIN paths cw ON cw.id = r.cwd \
+                   WHERE (?1 IS NULL OR m.machine_id = ?1 OR r.hostname = ?1) \
+                   ORDER BY COALESCE(r.start_time, 0) DESC, r.id DESC \
+                   LIMIT ?2";
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| {
+                stmt.query_map(params![machine, limit], |row| {
+                    let exit = exit_from_sql(row.get(9)?);
+                    Ok(RunSummary {
+                        run: row.get(0)?,
+                        machine: row.get(1)?,
+                        hostname: row.get(2)?,
+                        os: row.get(3)?,
+                        backend: row.get(4)?,
+                        argv: argv_from_sql(row.get(5)?),
+                        cwd: Bytes(row.get(6)?),
+                        start: time_from_sql(row.get(7)?),
+                        end: time_from_sql(row.get(8)?),
+                        exit_code: match exit {
+                            Some(ExitStatus::Code(code)) => Some(code),
+                            _ => None,
+                        },
+                        exit,
+                        processes: u64::try_from(row.get::<_, i64>(10)?).unwrap_or(0),
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.sql_error(e))
+    }
+
+    fn find_content(&self, sha256: &str) -> Result<Option<ContentKey>, Error> {
+        self.conn
+            .prepare_cached("SELECT id FROM contents WHERE sha256 = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([sha_to_sql(sha256)], |row| row.get(0))
+                    .optional()
+            })
+            .map(|id| id.map(ContentKey))
+            .map_err(|e| self.sql_error(e))
+    }
+
+    fn find_path(&self, path: &[u8]) -> Result<Option<PathKey>, Error> {
+        self.conn
+            .prepare_cached("SELECT id FROM paths WHERE path = ?1")
+            .and_then(|mut stmt| stmt.query_row([path], |row| row.get(0)).optional())
+            .map(|id| id.map(PathKey))
+            .map_err(|e| self.sql_error(e))
+    }
+
+    fn accesses_of_content(
+        &self,
+        content: ContentKey,
+        role: Role,
+    ) -> Result<Vec<AccessInfo>, Error> {
+        // Two fixed statements (not one with a parameter list) so each stays cached.
+        let kinds = match role {
+            Role::Produced => PRODUCING_KINDS_SQL,
+            Role::Used => INPUT_KINDS_SQL,
+        };
+        let sql = format!(
+            "{ACCESS_COLUMNS} WHERE a.content = ?1 AND a.kind IN {kinds} \
+             ORDER BY COALESCE(a.access_time, pr.start_time, 0) DESC, a.id DESC"
+        );
+        self.accesses(&sql, content.0)
+    }
+
+    fn producing_accesses_at_path(&self, path: PathKey) -> Result<Vec<AccessInfo>, Error> {
+        let sql = format!(
+            "{ACCESS_COLUMNS} WHERE a.path = ?1 AND a.kind IN {PRODUCING_KINDS_SQL} \
+             ORDER BY COALESCE(a.access_time, pr.start_time, 0) DESC, a.id DESC"
+        );
+        self.accesses(&sql, path.0)
+    }
+
+    fn accesses_of_process(&self, process: ProcessKey) -> Result<Vec<AccessInfo>, Error> {
+        let sql = format!("{ACCESS_COLUMNS} WHERE a.process = ?1 ORDER BY a.ord");
+        self.accesses(&sql, process.0)
+    }
+
+    fn process(&self, process: ProcessKey) -> Result<ProcessInfo, Error> {
+        let sql =
+            "SELECT pr.local_id, pr.pid, pr.parent, e.path, av.argv, cw.path, pr.start_time, \
+                   pr.end_time, pr.exit, r.run_id, m.machine_id, r.hostname \
+                   FROM processes pr \
+                   JOIN runs r ON r.id = pr.run \
+                   JOIN machines m ON m.id = r.machine \
+                   LEFT JOIN paths e ON e.id = pr.exe \
+                   LEFT JOIN argvs av ON av.id = pr.argv \
+                   LEFT JOIN paths cw ON cw.id = pr.cwd \
+                   WHERE pr.id = ?1";
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| {
+                stmt.query_row([process.0], |row| {
+                    let local_id: String = row.get(0)?;
+                    let run_id: String = row.get(9)?;
+                    let argv: Option<String> = row.get(4)?;
+                    Ok(ProcessInfo {
+                        key: process,
+                        id: full_process_id(&run_id, &local_id),
+                        pid: u32::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                        parent: row.get::<_, Option<i64>>(2)?.map(ProcessKey),
+                        exe: row.get::<_, Option<Vec<u8>>>(3)?.map(Bytes),
+                        described: argv.is_some(),
+                        argv: argv_from_sql(argv),
+                        cwd: Bytes(row.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default()),
+                        start: time_from_sql(row.get(6)?),
+                        end: time_from_sql(row.get(7)?),
+                        exit: exit_from_sql(row.get(8)?),
+                        run_id,
+                        machine_id: row.get(10)?,
+                        hostname: row.get(11)?,
+                    })
+                })
+            })
+            .map_err(|e| self.sql_error(e))
+    }
+
+    fn processes_of_run(&self, run_id: &str) -> Result<Vec<ProcessKey>, Error> {
+        let run_row: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM runs WHERE run_id = ?1")
+            .and_then(|mut stmt| stmt.query_row([run_id], |row| row.get(0)).optional())
+            .map_err(|e| self.sql_error(e))?;
+        let Some(run_row) = run_row else {
+            return Err(Error::new(
+                ErrorKind::UnknownRun {
+                    run_id: run_id.to_string(),
+                },
+                Some(&self.path),
+            ));
+        };
+        self.conn
+            .prepare_cached(
+                "SELECT id FROM processes WHERE run = ?1 ORDER BY COALESCE(start_time, 0), id",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([run_row], |row| row.get(0).map(ProcessKey))?
+                    .collect()
+            })
+            .map_err(|e| self.sql_error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_ord_uses_positions_and_hashes_foreign_ids() {
+        assert_eq!(access_ord("r-1:42:0:17", "r-1:42:0"), 17);
+        let foreign = access_ord("something-else", "r-1:42:0");
+        assert!(foreign < 0);
+        assert_eq!(foreign, access_ord("something-else", "r-1:42:0"));
+        assert_ne!(foreign, access_ord("something-else-2", "r-1:42:0"));
+    }
+
+    #[test]
+    fn process_ids_round_trip_through_local_ids() {
+        for (run, id) in [("r-1", "r-1:42:0"), ("r-1", "other:1"), ("r-1", "=x")] {
+            assert_eq!(full_process_id(run, &local_process_id(run, id)), id);
+        }
+    }
+
+    #[test]
+    fn sha256_is_stored_in_32_bytes_and_odd_values_are_kept() {
+        let hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert_eq!(sha_to_sql(hex).len(), 32);
+        assert_eq!(sha_from_sql(sha_to_sql(hex)), hex);
+        assert_eq!(sha_from_sql(sha_to_sql(&hex.to_uppercase())), hex);
+        assert_eq!(sha_from_sql(sha_to_sql("not-a-hash")), "not-a-hash");
+    }
+}
