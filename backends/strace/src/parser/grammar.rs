@@ -5,11 +5,9 @@
 //! are composed from nom combinators.
 
 use memchr::{memchr2, memchr3, memmem, memrchr};
-use nom::branch::alt;
-use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::bytes::complete::{tag, take_while};
 use nom::combinator::map;
 use nom::error::{Error, ErrorKind};
-use nom::multi::fold_many0;
 use nom::sequence::preceded;
 use nom::IResult;
 
@@ -27,7 +25,39 @@ pub(crate) fn fail<T>(input: In<'_>) -> Res<'_, T> {
 /// Characters of a C identifier, plus `?` which strace 4.x prints for unknown syscalls.
 #[inline]
 pub(crate) fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'?'
+    IDENT[usize::from(b)]
+}
+
+/// [`is_ident_byte`] as a table: it is asked for every byte of every name.
+static IDENT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'?';
+        b += 1;
+    }
+    table
+};
+
+/// The length of the identifier at the start of `input`.
+#[inline]
+pub(crate) fn ident_len(input: In<'_>) -> usize {
+    let mut n = 0;
+    while n < input.len() && is_ident_byte(input[n]) {
+        n += 1;
+    }
+    n
+}
+
+/// The length of the run of ASCII digits at the start of `input`.
+#[inline]
+pub(crate) fn digits_len(input: In<'_>) -> usize {
+    let mut n = 0;
+    while n < input.len() && input[n].is_ascii_digit() {
+        n += 1;
+    }
+    n
 }
 
 /// Spaces (strace pads with spaces; tabs never appear, but are accepted).
@@ -165,40 +195,54 @@ pub(crate) fn skip_quoted(input: In<'_>) -> Option<In<'_>> {
 }
 
 /// An unsigned number: hex `0x1f`, octal `0644`, or decimal.
+#[inline]
 fn unsigned(input: In<'_>) -> Res<'_, u64> {
-    if let Some(hex) = input
-        .strip_prefix(b"0x")
-        .or_else(|| input.strip_prefix(b"0X"))
-    {
-        let n = hex.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        if n == 0 || n > 16 {
-            return fail(input);
-        }
+    match unsigned_fast(input) {
+        Some((v, n)) => Ok((&input[n..], v)),
+        None => fail(input),
+    }
+}
+
+/// [`unsigned`] without nom's result: the value and the bytes it took.
+#[inline]
+pub(crate) fn unsigned_fast(input: In<'_>) -> Option<(u64, usize)> {
+    let first = *input.first()?;
+    if !first.is_ascii_digit() {
+        return None;
+    }
+    if first == b'0' && matches!(input.get(1), Some(b'x' | b'X')) {
         let mut v: u64 = 0;
-        for &b in &hex[..n] {
-            v = (v << 4) | u64::from((b as char).to_digit(16).unwrap_or(0));
+        let mut i = 2;
+        while i < input.len() {
+            let d = match input[i] {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ b'a'..=b'f' => c - b'a' + 10,
+                c @ b'A'..=b'F' => c - b'A' + 10,
+                _ => break,
+            };
+            v = (v << 4) | u64::from(d);
+            i += 1;
         }
-        return Ok((&hex[n..], v));
+        if i == 2 || i > 18 {
+            return None;
+        }
+        return Some((v, i));
     }
-    let n = input.iter().take_while(|b| b.is_ascii_digit()).count();
-    if n == 0 {
-        return fail(input);
-    }
-    let digits = &input[..n];
+    let n = digits_len(input);
     let mut v: u64 = 0;
-    if digits.len() > 1 && digits[0] == b'0' {
-        for &b in digits {
+    if n > 1 && first == b'0' {
+        for &b in &input[..n] {
             if b > b'7' {
-                return fail(input);
+                return None;
             }
             v = v.wrapping_mul(8).wrapping_add(u64::from(b - b'0'));
         }
     } else {
-        for &b in digits {
+        for &b in &input[..n] {
             v = v.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
         }
     }
-    Ok((&input[n..], v))
+    Some((v, n))
 }
 
 /// A signed integer as strace prints numbers (decimal, `-1`, `0x..`, `0644`), without
@@ -322,27 +366,35 @@ pub(crate) enum FlagTerm<'a> {
     Num(u64),
 }
 
-fn flag_term(input: In<'_>) -> Res<'_, FlagTerm<'_>> {
-    alt((
-        map(unsigned, FlagTerm::Num),
-        map(take_while1(is_ident_byte), FlagTerm::Sym),
-    ))(input)
+/// One term of a flag set at the start of `input`, and its length.
+#[inline]
+fn flag_term(input: In<'_>) -> Option<(FlagTerm<'_>, usize)> {
+    if let Some((v, n)) = unsigned_fast(input) {
+        return Some((FlagTerm::Num(v), n));
+    }
+    let n = ident_len(input);
+    (n > 0).then(|| (FlagTerm::Sym(&input[..n]), n))
 }
 
 /// Fold over the terms of a flag set such as `O_WRONLY|O_CREAT|O_TRUNC`, `0x241`,
 /// `0x80000 /* O_RDONLY|O_CLOEXEC */` or `O_RDONLY|0x4000000`. Returns the rest.
-pub(crate) fn flags_arg<'a, T: Clone>(
+pub(crate) fn flags_arg<'a, T>(
     input: In<'a>,
     init: T,
     mut fold: impl FnMut(T, FlagTerm<'a>) -> T,
 ) -> Res<'a, T> {
-    let (rest, first) = flag_term(input)?;
-    let acc = fold(init, first);
-    let (rest, acc) = fold_many0(
-        preceded(tag(b"|"), flag_term),
-        move || acc.clone(),
-        &mut fold,
-    )(rest)?;
+    let Some((term, n)) = flag_term(input) else {
+        return fail(input);
+    };
+    let mut acc = fold(init, term);
+    let mut rest = &input[n..];
+    while rest.first() == Some(&b'|') {
+        let Some((term, n)) = flag_term(&rest[1..]) else {
+            return fail(rest);
+        };
+        acc = fold(acc, term);
+        rest = &rest[1 + n..];
+    }
     Ok((value_suffix(rest), acc))
 }
 
@@ -664,13 +716,24 @@ pub(crate) fn return_section(input: In<'_>) -> Option<RetValue<'_>> {
         }
         rest = trimmed;
         match rest[0] {
-            b'(' => rest = skip_group(rest)?,
+            b'(' => {
+                let after = skip_group(rest)?;
+                // `-1 (errno 512)`: an errno strace has no name for.
+                if let (RetValue::Value(-1), Some(inner)) = (result, rest.strip_prefix(b"(errno "))
+                {
+                    let digits = digits_len(inner);
+                    if digits > 0 && inner.get(digits) == Some(&b')') {
+                        result = RetValue::Error(&rest[1..7 + digits]);
+                    }
+                }
+                rest = after;
+            }
             b'<' => {
                 let end = memchr::memchr(b'>', rest)?;
                 rest = &rest[end + 1..];
             }
             b'A'..=b'Z' | b'0'..=b'9' => {
-                let n = rest.iter().take_while(|b| is_ident_byte(**b)).count();
+                let n = ident_len(rest);
                 let word = &rest[..n];
                 match result {
                     RetValue::Value(-1) | RetValue::Unknown => result = RetValue::Error(word),
@@ -687,7 +750,9 @@ pub(crate) fn return_section(input: In<'_>) -> Option<RetValue<'_>> {
 fn skip_group(input: In<'_>) -> Option<In<'_>> {
     let mut depth = 0usize;
     let mut i = 0;
-    while i < input.len() {
+    // Jump from one interesting byte to the next: annotations are mostly plain words.
+    while let Some(k) = memchr3(b'"', b'(', b')', &input[i..]) {
+        i += k;
         match input[i] {
             b'"' => {
                 let rest = skip_quoted(&input[i..])?;
@@ -695,13 +760,12 @@ fn skip_group(input: In<'_>) -> Option<In<'_>> {
                 continue;
             }
             b'(' => depth += 1,
-            b')' => {
-                depth -= 1;
+            _ => {
+                depth = depth.checked_sub(1)?;
                 if depth == 0 {
                     return Some(&input[i + 1..]);
                 }
             }
-            _ => {}
         }
         i += 1;
     }
@@ -713,7 +777,8 @@ fn skip_group(input: In<'_>) -> Option<In<'_>> {
 /// the end, so a `) = ` inside a string argument is never mistaken for the end.
 pub(crate) fn split_return(rest: In<'_>) -> Option<(In<'_>, RetValue<'_>)> {
     let mut end = rest.len();
-    while let Some(eq) = memrchr(b'=', &rest[..end]) {
+    // The result is at the end, so a plain backwards scan beats a vectorised search.
+    while let Some(eq) = rest[..end].iter().rposition(|b| *b == b'=') {
         end = eq;
         if rest.get(eq + 1) != Some(&b' ') {
             continue;
@@ -745,7 +810,7 @@ pub(crate) fn find_field<'a>(args: In<'a>, field: &[u8]) -> Option<In<'a>> {
 /// Timestamps: `1700000000.123456` (seconds and a fraction of any precision).
 /// Returns (seconds, nanoseconds, rest).
 pub(crate) fn seconds_fraction(input: In<'_>) -> Option<(u64, u64, In<'_>)> {
-    let n = input.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = digits_len(input);
     if n == 0 || n > 19 {
         return None;
     }
@@ -754,7 +819,7 @@ pub(crate) fn seconds_fraction(input: In<'_>) -> Option<(u64, u64, In<'_>)> {
     let Some(frac) = rest.strip_prefix(b".") else {
         return Some((secs, 0, rest));
     };
-    let m = frac.iter().take_while(|b| b.is_ascii_digit()).count();
+    let m = digits_len(frac);
     if m == 0 {
         return None;
     }
@@ -776,7 +841,7 @@ pub(crate) fn digits_value(digits: &[u8]) -> u64 {
 /// `<... NAME resumed>`: returns (NAME, the rest of the line after `>`).
 pub(crate) fn resumed_head(input: In<'_>) -> Option<(In<'_>, In<'_>)> {
     let rest = input.strip_prefix(b"<... ")?;
-    let n = rest.iter().take_while(|b| is_ident_byte(**b)).count();
+    let n = ident_len(rest);
     if n == 0 {
         return None;
     }
@@ -932,6 +997,10 @@ mod tests {
         assert_eq!(
             return_section(b" 0x8000 (flags O_RDONLY|O_LARGEFILE)"),
             Some(RetValue::Value(0x8000))
+        );
+        assert_eq!(
+            return_section(b" -1 (errno 18446744073709551359)"),
+            Some(RetValue::Error(b"errno 18446744073709551359"))
         );
         assert_eq!(return_section(b" 3 junk"), None);
         assert_eq!(return_section(b" 3x"), None);

@@ -73,9 +73,9 @@ use memchr::memchr_iter;
 use tot_api::{Diagnostic, Event, EventKind, EventSink, ExitStatus, Severity};
 
 use grammar::{
-    is_ident_byte, resumed_head, seconds_fraction, skip_bracket_column, skip_decoration, skip_ws,
-    split_return, strip_unavailable, strip_unfinished, trim_end, well_formed_prefix, OpenEnd,
-    RetValue,
+    ident_len, is_ident_byte, resumed_head, seconds_fraction, skip_bracket_column, skip_decoration,
+    skip_ws, split_return, strip_unavailable, strip_unfinished, trim_end, well_formed_prefix,
+    OpenEnd, RetValue,
 };
 use syscalls::{classify, decode, other, Sys};
 use tasks::{Pending, Tasks};
@@ -157,6 +157,8 @@ pub struct StraceParser {
     strict: bool,
     /// Sum of `-r` relative timestamps so far.
     relative_ns: u64,
+    /// The integer part of the last epoch timestamp, as text and value.
+    last_seconds: CachedSeconds,
     tasks: Tasks,
     interrupted: Option<Interrupted>,
     /// Reused buffer for joining the halves of a call.
@@ -303,7 +305,7 @@ impl StraceParser {
             Some(b'<') => line.starts_with(b"<... "),
             Some(b' ') => line.starts_with(b" > ") || line.starts_with(b" | "),
             Some(&b) if is_ident_byte(b) => {
-                let n = line.iter().take_while(|b| is_ident_byte(**b)).count();
+                let n = ident_len(line);
                 line.get(n) == Some(&b'(')
             }
             Some(_) => false,
@@ -346,7 +348,7 @@ impl StraceParser {
             }
             b'<' if body.starts_with(b"<... ") => self.resumed_line(line, line_no, &prefix, sink),
             b if is_ident_byte(b) => {
-                let n = body.iter().take_while(|b| is_ident_byte(**b)).count();
+                let n = ident_len(body);
                 match body.get(n) {
                     Some(b'(') => self.call_line(line, line_no, &prefix, n, sink),
                     Some(b':') if &body[..n] == b"strace" && prefix.tid.is_none() => {
@@ -424,7 +426,7 @@ impl StraceParser {
                 rest = after;
             }
         } else if line.first().is_some_and(u8::is_ascii_digit) {
-            let n = line.iter().take_while(|b| b.is_ascii_digit()).count();
+            let n = grammar::digits_len(line);
             if n <= 7 {
                 let value = grammar::digits_value(&line[..n]);
                 let after = &line[n..];
@@ -464,7 +466,35 @@ impl StraceParser {
 
     /// A timestamp at the start of `input`, in nanoseconds; see the module docs.
     fn timestamp<'a>(&mut self, input: &'a [u8]) -> Option<(u64, &'a [u8])> {
-        let (secs, nanos, after) = seconds_fraction(input)?;
+        // Consecutive `-ttt` stamps mostly share their seconds: reuse the last value.
+        let cached = &self.last_seconds.text[..usize::from(self.last_seconds.len)];
+        let (secs, nanos, after) = match input.strip_prefix(cached) {
+            Some(frac) if !cached.is_empty() && frac.first() == Some(&b'.') => {
+                let digits = &frac[1..];
+                let m = grammar::digits_len(digits);
+                if m == 0 {
+                    return None;
+                }
+                let mut nanos = grammar::digits_value(&digits[..m.min(9)]);
+                for _ in m.min(9)..9 {
+                    nanos *= 10;
+                }
+                (self.last_seconds.value, nanos, &digits[m..])
+            }
+            _ => {
+                let (secs, nanos, after) = seconds_fraction(input)?;
+                let int_len = grammar::digits_len(input);
+                // Only epoch seconds are worth caching (not `-r`, not HH:MM:SS).
+                if (9..=self.last_seconds.text.len()).contains(&int_len)
+                    && input.get(int_len) == Some(&b'.')
+                {
+                    self.last_seconds.text[..int_len].copy_from_slice(&input[..int_len]);
+                    self.last_seconds.len = int_len as u8;
+                    self.last_seconds.value = secs;
+                }
+                (secs, nanos, after)
+            }
+        };
         if let Some(mm) = after.strip_prefix(b":") {
             // `-t`/`-tt`: HH:MM:SS[.frac], since midnight.
             let (minutes, _, after) = seconds_fraction(mm)?;
@@ -532,7 +562,7 @@ impl StraceParser {
         self.saw_trace = true;
         let tid = self.tid_of(prefix);
         let body = &line[prefix.body_at..];
-        match self.call(tid, prefix.ts, body, name_len, line_no, sink) {
+        match self.call(tid, prefix.ts, body, name_len, line_no, false, sink) {
             CallOutcome::Done => LineOutcome::Done,
             CallOutcome::Interrupted(keep) => LineOutcome::Interrupted(prefix.body_at + keep),
         }
@@ -546,6 +576,7 @@ impl StraceParser {
         body: &[u8],
         name_len: usize,
         line_no: u64,
+        succeeded: bool,
         sink: &mut dyn EventSink,
     ) -> CallOutcome {
         let name = &body[..name_len];
@@ -566,6 +597,10 @@ impl StraceParser {
             return CallOutcome::Done;
         }
         if let Some((args, ret)) = split_return(after) {
+            let ret = match ret {
+                RetValue::Error(_) if succeeded => RetValue::Value(0),
+                ret => ret,
+            };
             self.complete(tid, ts, sys, name, args, ret, line_no, sink);
             return CallOutcome::Done;
         }
@@ -604,22 +639,13 @@ impl StraceParser {
             self.emit(tid, ts, other(name, ret), sink);
             return;
         }
-        // At most two events (socketpair).
-        let mut first = None;
-        let mut second = None;
+        // Events go straight to the task table: no copies of the (large) event on the way.
+        let tasks = &mut self.tasks;
         let decoded = decode(sys, name, args, ret, &mut |ev| {
-            if first.is_none() {
-                first = Some(ev);
-            } else {
-                second = Some(ev);
-            }
+            tasks.emit(Event { tid, ts, ev }, sink)
         });
         match decoded {
-            Ok(()) => {
-                for ev in [first, second].into_iter().flatten() {
-                    self.emit(tid, ts, ev, sink);
-                }
-            }
+            Ok(()) => {}
             Err(_) if well_formed_prefix(args) == args.len() => {
                 // A form tot does not decode (a pointer where a path was expected,
                 // because strace could not read the memory, or `-e raw=`): still a call.
@@ -707,7 +733,16 @@ impl StraceParser {
             }
         };
         joined.extend_from_slice(rest);
-        let outcome = self.call(tid, prefix.ts, &joined, name.len(), line_no, sink);
+        let succeeded = pending.as_ref().is_some_and(|p| p.succeeded);
+        let outcome = self.call(
+            tid,
+            prefix.ts,
+            &joined,
+            name.len(),
+            line_no,
+            succeeded,
+            sink,
+        );
         self.scratch = joined;
         match (outcome, pending) {
             (CallOutcome::Done, Some(p)) => {
@@ -753,14 +788,9 @@ impl StraceParser {
             ExitLine::Superseded(thread) => {
                 // A thread execve'd: it takes the leader's pid, and its execve resumes
                 // there. The thread's own tid is gone.
-                if let Some(pending) = self.tasks.take_pending(thread) {
-                    let Pending {
-                        sys,
-                        text,
-                        name_len,
-                        line_no,
-                    } = pending;
-                    self.tasks.set_pending(tid, sys, &text, name_len, line_no);
+                if let Some(mut pending) = self.tasks.take_pending(thread) {
+                    pending.succeeded = true;
+                    self.tasks.restore_pending(tid, pending);
                 }
                 if thread != tid {
                     self.tasks.observe(thread);
@@ -816,6 +846,14 @@ impl StraceParser {
             sink,
         );
     }
+}
+
+/// The seconds of the last `-ttt` timestamp.
+#[derive(Debug, Default)]
+struct CachedSeconds {
+    text: [u8; 20],
+    len: u8,
+    value: u64,
 }
 
 /// What a call line turned out to be.
@@ -891,7 +929,7 @@ fn parse_exit(body: &[u8]) -> Option<ExitLine> {
 /// `[pid 123]`, `[pid   123]`, `[pid 123<comm>]` (after `[pid`): the tid and the rest.
 fn bracket_pid(after: &[u8]) -> Option<(u32, &[u8])> {
     let digits = skip_ws(after);
-    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = grammar::digits_len(digits);
     if n == 0 || n > 10 {
         return None;
     }

@@ -48,6 +48,11 @@ pub(crate) struct Pending {
     pub(crate) name_len: usize,
     /// Where it started.
     pub(crate) line_no: u64,
+    /// It is known to have succeeded whatever its result line says: an execve whose
+    /// thread took over the leader (`+++ superseded by execve +++` only follows a
+    /// successful exec; strace 6.1 with `--seccomp-bpf` then prints a bogus
+    /// `= -1 (errno 18446744073709551359)`).
+    pub(crate) succeeded: bool,
 }
 
 impl Pending {
@@ -77,6 +82,9 @@ pub(crate) struct Tasks {
     held_order: Vec<u32>,
     /// Spare buffers for pending calls, so a busy trace does not allocate per call.
     spare: Vec<Vec<u8>>,
+    /// The last tid [`Tasks::observe`] found in `map` (consecutive lines are often the
+    /// same task's); cleared whenever a task is removed.
+    last_observed: Option<u32>,
 }
 
 impl Tasks {
@@ -85,7 +93,11 @@ impl Tasks {
     /// child, and its events are held back until the call returns.
     #[inline]
     pub(crate) fn observe(&mut self, tid: u32) {
+        if self.last_observed == Some(tid) {
+            return;
+        }
         if self.map.contains_key(&tid) {
+            self.last_observed = Some(tid);
             return;
         }
         let held = if self.seen_any && self.pending_spawns > 0 {
@@ -138,6 +150,7 @@ impl Tasks {
             text: buf,
             name_len,
             line_no,
+            succeeded: false,
         });
         if let Some(old) = &old {
             if old.sys.is_spawn() {
@@ -223,7 +236,7 @@ impl Tasks {
             self.released(child, sink);
         }
         if let Some(tid) = exited {
-            self.map.remove(&tid);
+            self.remove(tid);
         }
     }
 
@@ -265,11 +278,16 @@ impl Tasks {
                 None => {
                     stack.pop();
                     if self.map.get(&tid).is_some_and(|t| t.exited) {
-                        self.map.remove(&tid);
+                        self.remove(tid);
                     }
                 }
             }
         }
+    }
+
+    fn remove(&mut self, tid: u32) {
+        self.map.remove(&tid);
+        self.last_observed = None;
     }
 
     fn take_held(&mut self, tid: u32) -> Option<Vec<Event>> {
@@ -299,7 +317,7 @@ impl Tasks {
     pub(crate) fn forget(&mut self, tid: u32) {
         if let Some(task) = self.map.get(&tid) {
             if task.held.is_none() && task.pending.is_none() {
-                self.map.remove(&tid);
+                self.remove(tid);
             }
         }
     }
