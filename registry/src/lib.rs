@@ -530,10 +530,10 @@ impl Registry {
 fn suggestion_text(suggestions: &[String]) -> String {
     match suggestions {
         [] => String::new(),
-        [one] => format!("; did you mean {one:?}?"),
+        [one] => format!(" (did you mean {one:?}?)"),
         many => {
             let quoted: Vec<String> = many.iter().map(|s| format!("{s:?}")).collect();
-            format!("; did you mean one of {}?", quoted.join(", "))
+            format!(" (did you mean {}?)", quoted.join(" or "))
         }
     }
 }

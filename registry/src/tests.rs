@@ -55,7 +55,7 @@ fn unknown_names_suggest_the_closest() {
     let err = registry.lookup("strase").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownBackend);
     let message = err.to_string();
-    assert!(message.contains("did you mean \"strace\"?"), "{message}");
+    assert!(message.contains("(did you mean \"strace\"?)"), "{message}");
     assert!(
         message.contains("known backends: strace, my-tracer"),
         "{message}"
@@ -96,7 +96,7 @@ fn selection_precedence_is_flag_then_config_then_best() {
     .unwrap();
     let err = Registry::from_config(&bad).select(None, &bad).unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("did you mean \"strace\"?"), "{message}");
+    assert!(message.contains("(did you mean \"strace\"?)"), "{message}");
     assert!(message.contains("/u.toml:3"), "{message}");
 }
 
