@@ -27,6 +27,12 @@ const ORPHAN_TASK_LIMIT: usize = 256;
 const DIAGNOSTIC_LIMIT: usize = 200;
 /// `AT_FDCWD`, in case a provider passes it instead of leaving `dirfd` out.
 const AT_FDCWD: i32 = -100;
+/// Event times at or above this (September 2001) are taken as nanoseconds since the epoch,
+/// comparable with file times; smaller ones are relative to an unknown origin.
+const ABSOLUTE_TIME_FLOOR: u64 = 1_000_000_000_000_000_000;
+/// How much later than its event a file's mtime may be and still be the version the event
+/// saw: slack for file systems whose clock runs a little ahead of ours (NFS).
+const MTIME_SLACK_NS: i64 = 10_000_000;
 /// Bound on following elided epochs to their successors (a chain is one hop in practice).
 const FORWARD_HOPS_LIMIT: usize = 64;
 
@@ -743,7 +749,7 @@ impl ProvenanceBuilder {
             process.epoch.parent = parent;
         }
         if let Some(exe) = exe {
-            let content = self.content_of_input(&exe);
+            let content = self.content_of_input(&exe, ts);
             self.record(new_idx, exe, AccessKind::Exec, None, content, ts);
         }
     }
@@ -1186,7 +1192,7 @@ impl ProvenanceBuilder {
             return;
         }
         let epoch = process.epoch.idx;
-        let content = self.content_of_input(path);
+        let content = self.content_of_input(path, ts);
         self.record(epoch, path.clone(), AccessKind::Read, None, content, ts);
     }
 
@@ -1271,7 +1277,7 @@ impl ProvenanceBuilder {
             (None, Some(content)) => content,
             (None, None) => {
                 self.produced.remove(&to);
-                self.content_of_renamed(&to)
+                self.content_of_renamed(&to, ts)
             }
         };
         self.record(
@@ -1322,7 +1328,7 @@ impl ProvenanceBuilder {
         });
         let content = match &produced {
             Some(produced) => produced.content.clone(),
-            None => self.content_of_renamed(&to),
+            None => self.content_of_renamed(&to, ts),
         };
         self.record(epoch, to.clone(), AccessKind::Link, Some(from), content, ts);
         match produced {
@@ -1416,7 +1422,7 @@ impl ProvenanceBuilder {
                 let same_file = output
                     .identity
                     .is_none_or(|identity| identity == hashed.identity);
-                same_file.then(|| Content::from(hashed))
+                same_file.then(|| not_newer_than(Content::from(hashed), output.time))
             }
             HashOutcome::Vanished => None,
             other => Some(note_of(other)),
@@ -1457,19 +1463,20 @@ impl ProvenanceBuilder {
         }
     }
 
-    fn content_of_input(&mut self, path: &Bytes) -> Content {
+    /// Content of `path` as of the event at `time`.
+    fn content_of_input(&mut self, path: &Bytes, time: Option<u64>) -> Content {
         if let Some(note) = self.unhashed_note(path) {
             return Content::note(note);
         }
         match self.hasher.as_mut() {
-            Some(hasher) => note_of(hasher.hash(path.as_path())),
+            Some(hasher) => not_newer_than(note_of(hasher.hash(path.as_path())), time),
             None => Content::note("not hashed"),
         }
     }
 
     /// Content of a file just renamed or linked to `path`, unless it is still open for
     /// writing (then its final hash comes with its `write` access).
-    fn content_of_renamed(&mut self, path: &Bytes) -> Content {
+    fn content_of_renamed(&mut self, path: &Bytes, time: Option<u64>) -> Content {
         let being_written = self
             .files
             .items
@@ -1479,7 +1486,7 @@ impl ProvenanceBuilder {
         if being_written {
             return Content::note("open for writing");
         }
-        self.content_of_input(path)
+        self.content_of_input(path, time)
     }
 
     fn unhashed_note(&self, path: &Bytes) -> Option<&'static str> {
@@ -1568,6 +1575,33 @@ impl ProvenanceBuilder {
         } else {
             self.suppressed_diagnostics += 1;
         }
+    }
+}
+
+/// Events arrive a little after the fact (more when the builder is busy hashing a large
+/// file), so the file hashed may already be a later version than the one the event saw:
+/// a compiler's empty temp file already filled by the assembler, an input already
+/// rewritten. When the event time is absolute and the file was modified after it (by
+/// more than the slack), the hash is dropped rather than credited to the wrong version.
+/// A file whose mtime is ahead of this machine's clock comes from a file system whose
+/// clock runs ahead; its times prove nothing, so its hash is kept.
+fn not_newer_than(content: Content, time: Option<u64>) -> Content {
+    let Content::Hashed { mtime, .. } = &content else {
+        return content;
+    };
+    let Some(time) = time.filter(|&time| time >= ABSOLUTE_TIME_FLOOR) else {
+        return content;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(i64::MAX, |since| {
+            i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+        });
+    let event = i64::try_from(time).unwrap_or(i64::MAX);
+    if *mtime > event.saturating_add(MTIME_SLACK_NS) && *mtime <= now {
+        Content::note("changed before hashing")
+    } else {
+        content
     }
 }
 

@@ -42,6 +42,22 @@
 //!   prefixes are recorded with a note and never read. An output whose file is gone
 //!   when its last fd closes waits for a rename (then is hashed at the new name) and
 //!   is otherwise noted `vanished`. [`Hashing::Off`] touches no file at all.
+//! - **Late events.** Events reach the builder a little after the fact (more while it
+//!   hashes a big file inline), so a file may already hold a later version when it is
+//!   hashed. When event times are absolute (strace `-ttt`) and the file's mtime is more
+//!   than 10 ms after the event, the access gets the note `changed before hashing`
+//!   instead of the wrong hash.
+//! - **Threads and exit.** A leader that exits while other threads run stays a zombie:
+//!   the process ends with its last task, with that task's status. A thread that execs
+//!   takes the leader's tid; the other threads end. An exit with unknown status of the
+//!   last non-leader thread (strace's `superseded by execve`) does not end the process.
+//! - **Streaming order.** A process entry is final only when its epoch ends, while its
+//!   accesses are final as they happen: drained output can hold an access line before
+//!   its process line, and a record cut short can hold accesses of a process that has
+//!   no line.
+//! - **Not seen.** Writes through `mmap` and growth by `fallocate` are not events, so a
+//!   file only written that way counts as written only if its opener truncated or
+//!   exclusively created it; its hash is then whatever is on disk at the last close.
 
 #![deny(missing_docs)]
 

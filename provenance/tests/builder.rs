@@ -1108,6 +1108,82 @@ fn hashing_off_touches_no_file() {
     assert_eq!(stats_files(&record), 0);
 }
 
+#[test]
+fn a_file_modified_after_its_event_is_not_credited_with_the_later_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    let temp = dir.path().join("temp");
+    std::fs::write(&input, b"rewritten after the read").unwrap();
+    std::fs::write(&temp, b"filled by a later process").unwrap();
+    std::fs::write(dir.path().join("current"), b"not changed since").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let event = |ts: u64, ev: EventKind| Event {
+        tid: 2700,
+        ts: Some(ts),
+        ev,
+    };
+    let mut builder = ProvenanceBuilder::new(BuildOptions::new("r-test", bytes_of(dir.path())));
+    // Events from a second ago, handled now: both files changed since.
+    let past = now - 1_000_000_000;
+    builder.event(event(
+        past,
+        EventKind::Open {
+            dirfd: None,
+            path: "input".into(),
+            flags: read(),
+            outcome: Outcome::Ok(3),
+        },
+    ));
+    builder.event(event(
+        past,
+        EventKind::Open {
+            dirfd: None,
+            path: "temp".into(),
+            flags: OpenFlags {
+                excl: true,
+                ..create_only()
+            },
+            outcome: Outcome::Ok(4),
+        },
+    ));
+    builder.event(event(past, EventKind::Close { fd: 4 }));
+    // An event from after the last change: its content is current.
+    builder.event(event(
+        now + 1_000_000_000,
+        EventKind::Open {
+            dirfd: None,
+            path: "current".into(),
+            flags: read(),
+            outcome: Outcome::Ok(5),
+        },
+    ));
+    let (_, accesses, _) = builder.finish();
+    let notes: Vec<(&str, Option<&str>, bool)> = accesses
+        .iter()
+        .map(|access| {
+            let name = access
+                .path
+                .as_slice()
+                .rsplit(|&b| b == b'/')
+                .next()
+                .unwrap();
+            let name = std::str::from_utf8(name).unwrap();
+            (name, access.note.as_deref(), access.sha256.is_some())
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            ("input", Some("changed before hashing"), false),
+            ("temp", Some("changed before hashing"), false),
+            ("current", None, true),
+        ]
+    );
+}
+
 fn stats_files(record: &Record) -> usize {
     record
         .accesses
