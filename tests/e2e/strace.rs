@@ -16,7 +16,11 @@ fn pipeline_writer_is_the_cat_child_of_bash() {
     assert_eq!(record.header["exit"]["code"], 0);
 
     let writes = record.accesses_to("/out", "write");
-    assert!(!writes.is_empty(), "no write of out in {:#?}", record.accesses);
+    assert!(
+        !writes.is_empty(),
+        "no write of out in {:#?}",
+        record.accesses
+    );
     let expected = sha256_of(&sb.path().join("out"));
     let final_write = writes
         .iter()
@@ -30,7 +34,10 @@ fn pipeline_writer_is_the_cat_child_of_bash() {
     let reads = record.accesses_to("/out", "read");
     assert!(reads.iter().any(|r| r["sha256"] == expected.as_str()));
     // Pipes are not files.
-    assert!(record.accesses.iter().all(|a| !path_of(a).contains("pipe:")));
+    assert!(record
+        .accesses
+        .iter()
+        .all(|a| !path_of(a).contains("pipe:")));
 }
 
 #[test]
@@ -41,13 +48,20 @@ fn make_j2_objects_have_their_sources_and_header_as_inputs() {
     let sb = Sandbox::new();
     sb.write("shared.h", "#define GREETING \"hi\"\nint helper(void);\n");
     sb.write("main.c", "#include <stdio.h>\n#include \"shared.h\"\nint main(void){puts(GREETING);return helper();}\n");
-    sb.write("helper.c", "#include \"shared.h\"\nint helper(void){return 0;}\n");
+    sb.write(
+        "helper.c",
+        "#include \"shared.h\"\nint helper(void){return 0;}\n",
+    );
     sb.write(
         "Makefile",
         "app: main.o helper.o\n\tcc -o app main.o helper.o\n%.o: %.c shared.h\n\tcc -c -o $@ $<\n",
     );
     let (output, record) = sb.trace(&["make", "-j2"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     for (object, source) in [("main.o", "main.c"), ("helper.o", "helper.c")] {
         let hash = sha256_of(&sb.path().join(object));
@@ -60,8 +74,14 @@ fn make_j2_objects_have_their_sources_and_header_as_inputs() {
         // descendants of one `cc` driver, so collect the inputs of that whole subtree.
         let driver = ancestor_named(&record, record.actor(write), "cc");
         let inputs = subtree_reads(&record, driver);
-        assert!(inputs.iter().any(|p| p.ends_with(&format!("/{source}"))), "{object}: inputs {inputs:?}");
-        assert!(inputs.iter().any(|p| p.ends_with("/shared.h")), "{object}: inputs {inputs:?}");
+        assert!(
+            inputs.iter().any(|p| p.ends_with(&format!("/{source}"))),
+            "{object}: inputs {inputs:?}"
+        );
+        assert!(
+            inputs.iter().any(|p| p.ends_with("/shared.h")),
+            "{object}: inputs {inputs:?}"
+        );
     }
     let app_hash = sha256_of(&sb.path().join("app"));
     let link = record
@@ -92,7 +112,9 @@ fn ancestor_named<'r>(
         if process["argv"][0] == name {
             return process;
         }
-        let parent = process["parent"].as_str().unwrap_or_else(|| panic!("no {name} above {process:#}"));
+        let parent = process["parent"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} above {process:#}"));
         process = record.process(parent);
     }
 }
@@ -137,9 +159,12 @@ for t in threads: t.join()
 "#,
     );
     let (output, record) = sb.trace(&["python3", "threads.py"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let python = record.processes_named("python3");
-    assert_eq!(python.len(), 1, "threads fold into one process: {:#?}", record.processes);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut writers = Vec::new();
     for i in 0..4 {
         let final_name = format!("/result{i}.txt");
         let hash = sha256_of(&sb.path().join(&final_name[1..]));
@@ -147,11 +172,22 @@ for t in threads: t.join()
         let write = writes
             .iter()
             .find(|w| w["sha256"] == hash.as_str())
-            .unwrap_or_else(|| panic!("{final_name} must be attributed to its writer: {:#?}", record.accesses));
-        assert_eq!(write["process"], python[0]["id"]);
+            .unwrap_or_else(|| {
+                panic!(
+                    "{final_name} must be attributed to its writer: {:#?}",
+                    record.accesses
+                )
+            });
+        writers.push(write["process"].clone());
         assert!(!record.accesses_to(&final_name, "rename_to").is_empty());
-        assert!(!record.accesses_to(&format!("/result{i}.tmp"), "rename_from").is_empty());
+        assert!(!record
+            .accesses_to(&format!("/result{i}.tmp"), "rename_from")
+            .is_empty());
     }
+    // The threads fold into one process: the one that ran the script.
+    assert!(writers.iter().all(|w| *w == writers[0]), "{writers:?}");
+    let writer = record.process(writers[0].as_str().expect("id"));
+    assert_eq!(writer["argv"][1], "threads.py", "{writer:#}");
 }
 
 #[test]
@@ -164,14 +200,22 @@ fn a_killed_command_is_recorded_and_tot_exits_128_plus_n() {
     let bash = record.processes_named("bash");
     assert_eq!(bash[0]["exit"]["signal"]["name"], "SIGKILL");
     let hash = sha256_of(&sb.path().join("partial.txt"));
-    assert!(record.accesses_to("/partial.txt", "write").iter().any(|w| w["sha256"] == hash.as_str()));
+    assert!(record
+        .accesses_to("/partial.txt", "write")
+        .iter()
+        .any(|w| w["sha256"] == hash.as_str()));
 }
 
 #[test]
 fn a_killed_child_and_a_failing_command_keep_their_statuses() {
     require("strace");
     let sb = Sandbox::new();
-    let (output, record) = sb.trace(&["bash", "-c", "sleep 30 & kill -TERM $!; wait; exit 3"]);
+    let (output, record) = sb.trace(&[
+        "bash",
+        "-c",
+        // Wait until the child is sleep (not still bash) before killing it.
+        "sleep 30 & pid=$!; while [ \"$(readlink /proc/$pid/exe)\" = \"$(readlink /proc/$$/exe)\" ]; do :; done; kill -TERM $pid; wait; exit 3",
+    ]);
     assert_eq!(output.status.code(), Some(3));
     let sleep = record.processes_named("sleep");
     assert_eq!(sleep.len(), 1, "{:#?}", record.processes);
@@ -183,7 +227,11 @@ fn non_utf8_file_names_are_kept_byte_for_byte() {
     require("strace");
     let sb = Sandbox::new();
     let name = std::ffi::OsStr::from_bytes(b"caf\xe9-\xff.txt");
-    let (output, record) = sb.trace(&["sh", "-c", "printf data > \"$(printf 'caf\\351-\\377.txt')\""]);
+    let (output, record) = sb.trace(&[
+        "sh",
+        "-c",
+        "printf data > \"$(printf 'caf\\351-\\377.txt')\"",
+    ]);
     assert!(output.status.success(), "{output:?}");
     let expected_path = sb.path().join(name);
     let hash = sha256_of(&expected_path);
@@ -192,12 +240,24 @@ fn non_utf8_file_names_are_kept_byte_for_byte() {
         .iter()
         .find(|a| a["kind"] == "write" && a["sha256"] == hash.as_str())
         .expect("the write of the non-UTF-8 file");
-    let b64 = write["path"]["b64"].as_str().expect("a non-UTF-8 path is carried as b64");
-    let decoded = Command::new("base64").arg("-d").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut child| {
-        use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(b64.as_bytes())?;
-        child.wait_with_output()
-    }).expect("base64 -d");
+    let b64 = write["path"]["b64"]
+        .as_str()
+        .expect("a non-UTF-8 path is carried as b64");
+    let decoded = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b64.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("base64 -d");
     assert_eq!(decoded.stdout, expected_path.as_os_str().as_bytes());
 }
 
@@ -217,17 +277,30 @@ fn exec_from_a_thread_starts_a_new_epoch_of_the_process() {
     let cat = record.processes_named("cat");
     assert_eq!(cat.len(), 1, "{:#?}", record.processes);
     let python = record.processes_named("python3");
-    assert_eq!(cat[0]["pid"], python[0]["pid"], "the exec replaces the whole process");
-    assert!(record.paths_of(cat[0], "read").iter().any(|p| p.ends_with("/input.txt")));
+    assert_eq!(
+        cat[0]["pid"], python[0]["pid"],
+        "the exec replaces the whole process"
+    );
+    assert!(record
+        .paths_of(cat[0], "read")
+        .iter()
+        .any(|p| p.ends_with("/input.txt")));
 }
 
 #[test]
 fn missing_command_exits_127_with_a_clear_message() {
     let sb = Sandbox::new();
-    let output = sb.tot().args(["no-such-command-for-tot", "x"]).output().expect("run tot");
+    let output = sb
+        .tot()
+        .args(["no-such-command-for-tot", "x"])
+        .output()
+        .expect("run tot");
     assert_eq!(output.status.code(), Some(127));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("no-such-command-for-tot: command not found"), "{stderr}");
+    assert!(
+        stderr.contains("no-such-command-for-tot: command not found"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -236,7 +309,11 @@ fn shorthand_passes_stdin_and_exit_status_through() {
     let sb = Sandbox::new();
     let mut child = sb
         .tot()
-        .args(["sh", "-c", "read line; echo \"got $line\"; echo err >&2; exit 7"])
+        .args([
+            "sh",
+            "-c",
+            "read line; echo \"got $line\"; echo err >&2; exit 7",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -244,7 +321,12 @@ fn shorthand_passes_stdin_and_exit_status_through() {
         .expect("run tot");
     {
         use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(b"abc\n").expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"abc\n")
+            .expect("write stdin");
     }
     let output = child.wait_with_output().expect("wait");
     assert_eq!(output.status.code(), Some(7));
@@ -262,7 +344,12 @@ fn sigterm_to_tot_is_forwarded_and_the_record_is_complete() {
         .arg("run")
         .arg("--record")
         .arg(&record_path)
-        .args(["--", "sh", "-c", "echo started > started.txt; exec sleep 30"])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo started > started.txt; exec sleep 30",
+        ])
         .spawn()
         .expect("run tot");
     let started = sb.path().join("started.txt");
@@ -274,11 +361,15 @@ fn sigterm_to_tot_is_forwarded_and_the_record_is_complete() {
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     // SAFETY-free: plain kill(1) of the tot process we started.
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(128 + 15));
-    let record = crate::support::Record::parse(&std::fs::read_to_string(&record_path).expect("record"));
+    let record =
+        crate::support::Record::parse(&std::fs::read_to_string(&record_path).expect("record"));
     assert_eq!(record.header["exit"]["signal"]["name"], "SIGTERM");
     assert!(record.header["end"].is_u64());
     assert!(!record.processes_named("sleep").is_empty());
@@ -302,7 +393,10 @@ fn import_keeps_every_complete_line_of_a_cut_off_log_and_reports_the_cut() {
     // Cut the log in the middle of its last line, and add a garbage line before it.
     text.truncate(text.len() - 5);
     let insert_at = text.iter().position(|b| *b == b'\n').expect("a line") + 1;
-    text.splice(insert_at..insert_at, b"this is not strace output\n".iter().copied());
+    text.splice(
+        insert_at..insert_at,
+        b"this is not strace output\n".iter().copied(),
+    );
     std::fs::write(&log, &text).expect("write log");
 
     let record_path = sb.path().join("imported.jsonl");
@@ -317,11 +411,25 @@ fn import_keeps_every_complete_line_of_a_cut_off_log_and_reports_the_cut() {
         .expect("tot import");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("trace.log:2:"), "the garbage line is reported with its number: {stderr}");
-    assert!(stderr.contains(&format!("trace.log:{}:", total_lines + 1)), "the cut is reported: {stderr}");
-    let record = crate::support::Record::parse(&std::fs::read_to_string(&record_path).expect("record"));
-    assert!(!record.accesses_to("/copy.txt", "write").is_empty(), "{:#?}", record.accesses);
-    assert!(record.accesses_to("/copy.txt", "write")[0]["sha256"].is_null(), "imports are not hashed");
+    assert!(
+        stderr.contains("trace.log:2:"),
+        "the garbage line is reported with its number: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("trace.log:{}:", total_lines + 1)),
+        "the cut is reported: {stderr}"
+    );
+    let record =
+        crate::support::Record::parse(&std::fs::read_to_string(&record_path).expect("record"));
+    assert!(
+        !record.accesses_to("/copy.txt", "write").is_empty(),
+        "{:#?}",
+        record.accesses
+    );
+    assert!(
+        record.accesses_to("/copy.txt", "write")[0]["sha256"].is_null(),
+        "imports are not hashed"
+    );
 
     let strict = sb
         .tot()
@@ -338,7 +446,15 @@ fn import_refuses_a_summary_table() {
     let sb = Sandbox::new();
     let output = sb
         .tot()
-        .args(["import", "--format", "strace", concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/corpus/strace/v6.1-c-summary.txt")])
+        .args([
+            "import",
+            "--format",
+            "strace",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../tests/corpus/strace/v6.1-c-summary.txt"
+            ),
+        ])
         .output()
         .expect("tot import");
     assert!(!output.status.success());

@@ -108,7 +108,9 @@ impl Recorder {
             .writer
             .take()
             .context("the run record was not open for writing")?;
-        let path = writer.finish(header).context("cannot finish the run record")?;
+        let path = writer
+            .finish(header)
+            .context("cannot finish the run record")?;
         Ok((path, output.stats))
     }
 }
@@ -141,7 +143,10 @@ impl RecordOutput {
             Severity::Error => "error",
         };
         match diagnostic.line {
-            Some(line) => eprintln!("tot: {level}: {}:{line}: {}", self.source, diagnostic.message),
+            Some(line) => eprintln!(
+                "tot: {level}: {}:{line}: {}",
+                self.source, diagnostic.message
+            ),
             None => eprintln!("tot: {level}: {}: {}", self.source, diagnostic.message),
         }
     }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tot_api::{
-    Availability, Backend, BackendError, BackendErrorKind, Diagnostic, Event, EventKind,
-    EventSink, ExitStatus, TraceOutcome, TraceRequest,
+    Availability, Backend, BackendError, BackendErrorKind, Diagnostic, Event, EventKind, EventSink,
+    ExitStatus, TraceOutcome, TraceRequest,
 };
 use tot_launch::{resolve_command, signal_name, OutputFifo, SignalForwarder};
 
@@ -15,16 +15,59 @@ use crate::parser::parse_reader;
 /// The syscalls provenance needs: process lifecycle, fd bookkeeping, names, writes.
 pub const TRACED_SYSCALLS: &[&str] = &[
     // processes
-    "execve", "execveat", "clone", "clone3", "fork", "vfork", "exit", "exit_group",
+    "execve",
+    "execveat",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "exit",
+    "exit_group",
     // opening and fd bookkeeping
-    "open", "openat", "openat2", "creat", "close", "close_range", "dup", "dup2", "dup3",
-    "fcntl", "pipe", "pipe2", "socket", "socketpair", "accept", "accept4", "eventfd2",
-    "epoll_create1", "memfd_create",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "close",
+    "close_range",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "pipe",
+    "pipe2",
+    "socket",
+    "socketpair",
+    "accept",
+    "accept4",
+    "eventfd2",
+    "epoll_create1",
+    "memfd_create",
     // names
-    "chdir", "fchdir", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
-    "symlinkat", "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "truncate", "ftruncate",
+    "chdir",
+    "fchdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "unlink",
+    "unlinkat",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "truncate",
+    "ftruncate",
     // data written
-    "write", "pwrite64", "writev", "pwritev", "pwritev2", "sendfile", "copy_file_range",
+    "write",
+    "pwrite64",
+    "writev",
+    "pwritev",
+    "pwritev2",
+    "sendfile",
+    "copy_file_range",
 ];
 
 /// Writes are printed raw (hex arguments) so strace does not format their buffers.
@@ -56,13 +99,16 @@ impl StraceBackend {
     }
 
     /// Find strace (the `path` option, else `PATH`) and ask it its version.
-    pub fn locate(options: &std::collections::BTreeMap<String, String>) -> Result<StraceBinary, (String, String)> {
+    pub fn locate(
+        options: &std::collections::BTreeMap<String, String>,
+    ) -> Result<StraceBinary, (String, String)> {
         let path = match options.get("path") {
             Some(path) => PathBuf::from(path),
             None => which::which("strace").map_err(|_| {
                 (
                     "strace not found in PATH".to_string(),
-                    "apt-get install strace (Debian/Ubuntu), dnf install strace (Fedora)".to_string(),
+                    "apt-get install strace (Debian/Ubuntu), dnf install strace (Fedora)"
+                        .to_string(),
                 )
             })?,
         };
@@ -75,7 +121,11 @@ impl StraceBackend {
         let text = String::from_utf8_lossy(&output.stdout);
         let version = parse_version(&text).ok_or_else(|| {
             (
-                format!("{} -V printed no version: {:?}", path.display(), text.trim()),
+                format!(
+                    "{} -V printed no version: {:?}",
+                    path.display(),
+                    text.trim()
+                ),
                 "install a strace from your distribution".to_string(),
             )
         })?;
@@ -84,7 +134,9 @@ impl StraceBackend {
 
     /// The arguments tot gives strace, before `-- CMD...`.
     pub fn arguments(seccomp: bool, output: &Path) -> Vec<OsString> {
-        let mut args: Vec<OsString> = ["-f", "-ttt", "-q", "-s", "65535", "-e", "signal=none"]
+        // Signals stay decoded: strace applies the signal filter to `+++ killed by +++`
+        // lines too, and those carry exit statuses.
+        let mut args: Vec<OsString> = ["-f", "-ttt", "-q", "-s", "65535"]
             .into_iter()
             .map(OsString::from)
             .collect();
@@ -140,12 +192,22 @@ impl Backend for StraceBackend {
         }
     }
 
-    fn trace(&self, request: &TraceRequest, sink: &mut dyn EventSink) -> Result<TraceOutcome, BackendError> {
+    fn trace(
+        &self,
+        request: &TraceRequest,
+        sink: &mut dyn EventSink,
+    ) -> Result<TraceOutcome, BackendError> {
         let binary = Self::locate(&request.options).map_err(|(reason, fix)| {
-            BackendError::new(BackendErrorKind::Unavailable, format!("{reason}; to fix: {fix}"))
+            BackendError::new(
+                BackendErrorKind::Unavailable,
+                format!("{reason}; to fix: {fix}"),
+            )
         })?;
         let program = request.argv.first().ok_or_else(|| {
-            BackendError::new(BackendErrorKind::CommandNotFound, "no command given to trace")
+            BackendError::new(
+                BackendErrorKind::CommandNotFound,
+                "no command given to trace",
+            )
         })?;
         resolve_command(program, &request.cwd)?;
         let seccomp = match request.options.get("seccomp").map(String::as_str) {
@@ -157,7 +219,8 @@ impl Backend for StraceBackend {
             BackendError::new(BackendErrorKind::Io, format!("{what}: {e}"))
         };
         let fifo = OutputFifo::create().map_err(|e| io_error("cannot make the trace FIFO", e))?;
-        let forwarder = SignalForwarder::install().map_err(|e| io_error("cannot install signal handlers", e))?;
+        let forwarder = SignalForwarder::install()
+            .map_err(|e| io_error("cannot install signal handlers", e))?;
         let mut child = Command::new(&binary.path)
             .args(Self::arguments(seccomp, fifo.path()))
             .arg("--")
@@ -188,6 +251,18 @@ impl Backend for StraceBackend {
             .map_err(|e| io_error("cannot wait for strace", e))?;
         let (root, exit) = (watch.root, watch.exit.take());
         drop(forwarder);
+        // strace kills itself with the signal that killed the command, and loses its
+        // buffered last lines, `+++ killed by ... +++` among them. Its own status says
+        // what they would have.
+        if let (Some(root), None) = (root, &exit) {
+            sink.event(Event {
+                tid: root,
+                ts: None,
+                ev: EventKind::Exit {
+                    status: status_of(strace_status),
+                },
+            });
+        }
         if let Err(e) = read_result {
             return Err(io_error("reading strace's output failed", e));
         }
@@ -268,7 +343,10 @@ mod tests {
 
     #[test]
     fn versions_of_real_strace_banners() {
-        assert_eq!(parse_version("strace -- version 6.1\nCopyright"), Some((6, 1)));
+        assert_eq!(
+            parse_version("strace -- version 6.1\nCopyright"),
+            Some((6, 1))
+        );
         assert_eq!(parse_version("strace -- version 4.8"), Some((4, 8)));
         assert_eq!(parse_version("no"), None);
     }
