@@ -18,7 +18,10 @@ Examples:
 /// tot records where files come from: which commands made them, from which inputs.
 #[derive(Parser, Debug)]
 #[command(name = "tot", version, about, after_help = EXAMPLES)]
-#[command(args_conflicts_with_subcommands = false, subcommand_precedence_over_arg = true)]
+#[command(
+    args_conflicts_with_subcommands = false,
+    subcommand_precedence_over_arg = true
+)]
 pub struct Cli {
     /// Options for tracing, used by the `tot CMD...` shorthand.
     #[command(flatten)]

@@ -30,10 +30,7 @@ pub fn resolve_command(program: &OsStr, cwd: &Path) -> Result<PathBuf, BackendEr
     }
     let candidate = cwd.join(program);
     let meta = std::fs::metadata(&candidate).map_err(|e| {
-        BackendError::new(
-            BackendErrorKind::CommandNotFound,
-            format!("{shown}: {e}"),
-        )
+        BackendError::new(BackendErrorKind::CommandNotFound, format!("{shown}: {e}"))
     })?;
     if meta.is_dir() || !is_executable(&meta) {
         return Err(BackendError::new(
@@ -65,7 +62,9 @@ mod tests {
         assert!(resolve_command(OsStr::new("sh"), &cwd).is_ok());
         let err = resolve_command(OsStr::new("no-such-command-tot"), &cwd).unwrap_err();
         assert_eq!(err.kind, BackendErrorKind::CommandNotFound);
-        assert!(err.message.contains("no-such-command-tot: command not found"));
+        assert!(err
+            .message
+            .contains("no-such-command-tot: command not found"));
     }
 
     #[test]

@@ -43,7 +43,10 @@ impl OutputFifo {
     ///
     /// `tracer_running` is polled while waiting; when it turns false before the tracer
     /// ever opened the FIFO, this returns `Ok(None)` instead of blocking forever.
-    pub fn open_reader(&self, mut tracer_running: impl FnMut() -> bool) -> io::Result<Option<File>> {
+    pub fn open_reader(
+        &self,
+        mut tracer_running: impl FnMut() -> bool,
+    ) -> io::Result<Option<File>> {
         let c_path = std::ffi::CString::new(self.path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in temp path"))?;
         // Non-blocking, so the open itself never waits for a writer.
@@ -87,7 +90,9 @@ impl OutputFifo {
         // SAFETY: fcntl on an fd we own, with valid flag arguments.
         unsafe {
             let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-            if flags < 0 || libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            if flags < 0
+                || libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0
+            {
                 return Err(io::Error::last_os_error());
             }
         }
@@ -105,7 +110,10 @@ mod tests {
         let fifo = OutputFifo::create().unwrap();
         let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("sleep 0.2; echo hello > '{}'", fifo.path().display()))
+            .arg(format!(
+                "sleep 0.2; echo hello > '{}'",
+                fifo.path().display()
+            ))
             .spawn()
             .unwrap();
         let mut reader = fifo

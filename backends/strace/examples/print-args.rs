@@ -5,7 +5,9 @@
 
 fn main() {
     let seccomp = std::env::args().nth(1).as_deref() != Some("--no-seccomp");
-    for arg in tot_backend_strace::StraceBackend::arguments(seccomp, std::path::Path::new("/dev/null")) {
+    for arg in
+        tot_backend_strace::StraceBackend::arguments(seccomp, std::path::Path::new("/dev/null"))
+    {
         println!("{}", arg.to_string_lossy());
     }
 }

@@ -67,8 +67,8 @@ pub enum ImportFormat {
 
 /// Run `tot import`.
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let log = std::fs::read(&args.log)
-        .with_context(|| format!("cannot read {}", args.log.display()))?;
+    let log =
+        std::fs::read(&args.log).with_context(|| format!("cannot read {}", args.log.display()))?;
     let source = args.log.display().to_string();
     // The same log always gives the same run id, so importing it twice adds nothing.
     let digest = hex(&sha2::Sha256::digest(&log));
@@ -93,7 +93,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         end: None,
         exit: None,
     };
-    let hashing = if args.hash { Hashing::Live } else { Hashing::Off };
+    let hashing = if args.hash {
+        Hashing::Live
+    } else {
+        Hashing::Off
+    };
     let record_path = tot_config::paths::records_dir().join(format!("{run_id}.jsonl"));
     let options = BuildOptions {
         hashing,
@@ -118,7 +122,9 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     if summary.kind == LogKind::Summary {
         drop(recorder);
         discard(&record_path);
-        anyhow::bail!("{source}: not a trace: this is a `strace -c` summary table, which names no files");
+        anyhow::bail!(
+            "{source}: not a trace: this is a `strace -c` summary table, which names no files"
+        );
     }
     if stopped {
         drop(recorder);

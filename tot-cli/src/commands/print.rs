@@ -52,26 +52,43 @@ pub fn run(args: PrintArgs) -> anyhow::Result<ExitCode> {
 
 fn write_text(out: &mut impl std::io::Write, record: &RunRecord) -> std::io::Result<()> {
     let h = &record.header;
-    writeln!(out, "run {} on {} ({}), {} backend, tot {}", h.run_id, h.hostname, h.os, h.backend, h.tot_version)?;
+    writeln!(
+        out,
+        "run {} on {} ({}), {} backend, tot {}",
+        h.run_id, h.hostname, h.os, h.backend, h.tot_version
+    )?;
     writeln!(out, "command: {}", shell_words(&h.argv))?;
     writeln!(out, "cwd:     {}", h.cwd)?;
     if let Some(start) = h.start {
         write!(out, "start:   {}", format_time(start))?;
         match h.end {
-            Some(end) => writeln!(out, ", took {:.3} s", end.saturating_sub(start) as f64 / 1e9)?,
+            Some(end) => writeln!(
+                out,
+                ", took {:.3} s",
+                end.saturating_sub(start) as f64 / 1e9
+            )?,
             None => writeln!(out, ", cut short (no end recorded)")?,
         }
     }
     writeln!(out, "exit:    {}", describe_exit(h.exit.as_ref()))?;
-    writeln!(out, "{} processes, {} file accesses", record.processes.len(), record.accesses.len())?;
+    writeln!(
+        out,
+        "{} processes, {} file accesses",
+        record.processes.len(),
+        record.accesses.len()
+    )?;
     writeln!(out)?;
 
     let mut accesses: BTreeMap<&str, Vec<&FileAccess>> = BTreeMap::new();
     for access in &record.accesses {
-        accesses.entry(access.process.as_str()).or_default().push(access);
+        accesses
+            .entry(access.process.as_str())
+            .or_default()
+            .push(access);
     }
     let mut children: BTreeMap<Option<&str>, Vec<&ProcessEntry>> = BTreeMap::new();
-    let known: std::collections::HashSet<&str> = record.processes.iter().map(|p| p.id.as_str()).collect();
+    let known: std::collections::HashSet<&str> =
+        record.processes.iter().map(|p| p.id.as_str()).collect();
     for process in &record.processes {
         let parent = process.parent.as_deref().filter(|p| known.contains(p));
         children.entry(parent).or_default().push(process);
@@ -83,7 +100,11 @@ fn write_text(out: &mut impl std::io::Write, record: &RunRecord) -> std::io::Res
         .unwrap_or_default();
     while let Some((process, depth)) = stack.pop() {
         let indent = "  ".repeat(depth);
-        let exe = process.exe.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        let exe = process
+            .exe
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         writeln!(
             out,
             "{indent}[{}] {}  ({}; {})",
@@ -107,7 +128,12 @@ fn write_text(out: &mut impl std::io::Write, record: &RunRecord) -> std::io::Res
                 .as_ref()
                 .map(|s| format!(" (from {s})"))
                 .unwrap_or_default();
-            writeln!(out, "{indent}    {:<11} {}{source}  {hash}", kind_word(access.kind), access.path)?;
+            writeln!(
+                out,
+                "{indent}    {:<11} {}{source}  {hash}",
+                kind_word(access.kind),
+                access.path
+            )?;
         }
         if let Some(kids) = children.get(&Some(process.id.as_str())) {
             for kid in kids.iter().rev() {
@@ -137,7 +163,10 @@ pub fn describe_exit(exit: Option<&ExitStatus>) -> String {
     match exit {
         Some(ExitStatus::Code(code)) => format!("exit {code}"),
         Some(ExitStatus::Signal { name, core_dumped }) => {
-            format!("killed by {name}{}", if *core_dumped { ", core dumped" } else { "" })
+            format!(
+                "killed by {name}{}",
+                if *core_dumped { ", core dumped" } else { "" }
+            )
         }
         Some(ExitStatus::Unknown) | None => "exit unknown".into(),
     }
@@ -149,7 +178,9 @@ pub fn shell_words(argv: &[Bytes]) -> String {
         .map(|arg| {
             let text = arg.to_str_lossy();
             let plain = !text.is_empty()
-                && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
             if plain {
                 text.into_owned()
             } else {

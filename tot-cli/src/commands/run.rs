@@ -29,7 +29,12 @@ pub struct RunArgs {
     pub trace: TraceOptions,
 
     /// The command to trace and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -58,7 +63,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let record_path = config.records_dir().join(format!("{run_id}.jsonl"));
     let mut options = BuildOptions::new(run_id.as_str(), header.cwd.clone());
-    options.ignore.extend(config.ignore_prefixes().iter().map(|p| Bytes::from_os_str(p.as_os_str())));
+    options.ignore.extend(
+        config
+            .ignore_prefixes()
+            .iter()
+            .map(|p| Bytes::from_os_str(p.as_os_str())),
+    );
     let mut recorder = Recorder::create(&record_path, &header, options, backend.name())?;
     let request = TraceRequest {
         argv: args.command.clone(),
@@ -103,7 +113,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `--backend`, else the config's `backend`, else the best usable here (tot-registry).
-fn select_backend(name: Option<&str>) -> anyhow::Result<(tot_config::Config, tot_registry::Selection)> {
+fn select_backend(
+    name: Option<&str>,
+) -> anyhow::Result<(tot_config::Config, tot_registry::Selection)> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let config = tot_config::Config::load(&cwd)?;
     let registry = tot_registry::Registry::from_config(&config);
