@@ -93,6 +93,19 @@ fn write_text(out: &mut impl std::io::Write, record: &RunRecord) -> std::io::Res
         let parent = process.parent.as_deref().filter(|p| known.contains(p));
         children.entry(parent).or_default().push(process);
     }
+    // Epochs that a later epoch of the same pid replaced by exec.
+    let exec_successors: std::collections::HashSet<&str> = record
+        .processes
+        .iter()
+        .filter_map(|p| {
+            let parent = p.parent.as_deref()?;
+            let same_pid = record
+                .processes
+                .iter()
+                .any(|q| q.id == parent && q.pid == p.pid);
+            same_pid.then_some(parent)
+        })
+        .collect();
     // Iterative depth-first walk: deep process trees must not overflow the stack.
     let mut stack: Vec<(&ProcessEntry, usize)> = children
         .get(&None)
@@ -105,13 +118,16 @@ fn write_text(out: &mut impl std::io::Write, record: &RunRecord) -> std::io::Res
             .as_ref()
             .map(|e| e.to_string())
             .unwrap_or_default();
+        let ending = if process.exit.is_none() && exec_successors.contains(process.id.as_str()) {
+            "then exec".to_string()
+        } else {
+            describe_exit(process.exit.as_ref())
+        };
         writeln!(
             out,
-            "{indent}[{}] {}  ({}; {})",
+            "{indent}[{}] {}  ({exe}; {ending})",
             process.pid,
             shell_words(&process.argv),
-            exe,
-            describe_exit(process.exit.as_ref())
         )?;
         for access in accesses.get(process.id.as_str()).into_iter().flatten() {
             if access.kind == AccessKind::Exec {
