@@ -28,5 +28,11 @@ pub fn builtins() -> Vec<BuiltIn> {
         BuiltIn::new("strace", || {
             Box::new(tot_backend_strace::StraceBackend::new())
         }),
+        #[cfg(target_os = "linux")]
+        BuiltIn::new("bpftrace", || {
+            Box::new(tot_backend_bpftrace::BpftraceBackend::new())
+        }),
+        #[cfg(unix)]
+        BuiltIn::new("dtrace", || Box::new(tot_backend_dtrace::DtraceBackend::new())),
     ]
 }

@@ -6,5 +6,6 @@
 
 mod support;
 
-mod strace;
+mod bpftrace;
 mod plugins;
+mod strace;
