@@ -312,3 +312,59 @@ fn bpftrace_refuses_a_missing_command_with_127() {
     assert_eq!(output.status.code(), Some(127), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-command-tot-e2e"));
 }
+
+fn dtruss_corpus(name: &str) -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        manifest.join("../../shared/corpus/dtruss"),
+        manifest.join("../shared/corpus/dtruss"),
+    ]
+    .into_iter()
+    .find(|dir| dir.is_dir())
+    .expect("the shared corpus next to the repository")
+    .join(name)
+}
+
+#[test]
+fn import_dtruss_builds_a_darwin_record() {
+    let sb = Sandbox::new();
+    let record_path = sb.path().join("dtruss.jsonl");
+    let output = sb
+        .tot()
+        .args(["import", "--format", "dtruss", "--record"])
+        .arg(&record_path)
+        .arg(dtruss_corpus(
+            "f-t-open-follow-forks-dtrace-probe-errors-indented.txt",
+        ))
+        .output()
+        .expect("run tot");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("dropped events"), "{stderr}");
+    let record = Record::parse(&std::fs::read_to_string(&record_path).expect("record"));
+    assert_eq!(record.header["os"], "darwin");
+    assert!(
+        !record
+            .accesses_to("/usr/local/opticks/bin/OKTest.sh", "read")
+            .is_empty(),
+        "{:#?}",
+        record.accesses
+    );
+}
+
+#[test]
+fn import_dtruss_refuses_a_log_sip_emptied() {
+    let sb = Sandbox::new();
+    let output = sb
+        .tot()
+        .args(["import", "--format", "dtruss"])
+        .arg(dtruss_corpus("a-sip-on-no-syscalls-empty-counts.txt"))
+        .output()
+        .expect("run tot");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("csrutil enable --without dtrace") && stderr.contains("not a trace"),
+        "{stderr}"
+    );
+}

@@ -63,6 +63,8 @@ pub struct ImportArgs {
 pub enum ImportFormat {
     /// strace output, any version 4.x to 6.x, with or without -f, -tt, -y, ...
     Strace,
+    /// dtruss output (macOS, or the Solaris DTraceToolkit), with or without -f, -a, -s, -c.
+    Dtruss,
 }
 
 /// Run `tot import`.
@@ -84,8 +86,18 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         run_id: run_id.clone(),
         machine_id,
         hostname: args.hostname.clone().unwrap_or_else(|| "unknown".into()),
-        os: "linux".into(),
-        backend: "strace-import".into(),
+        os: if args.format == ImportFormat::Dtruss {
+            "darwin"
+        } else {
+            "linux"
+        }
+        .into(),
+        backend: if args.format == ImportFormat::Dtruss {
+            "dtruss-import"
+        } else {
+            "strace-import"
+        }
+        .into(),
         tot_version: env!("CARGO_PKG_VERSION").into(),
         argv: Vec::new(),
         cwd: cwd.clone(),
@@ -112,7 +124,23 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         strict_stop: args.strict,
         stopped: false,
     };
-    let summary = parse_log(&log, &mut first_exec);
+    let summary = match args.format {
+        ImportFormat::Strace => parse_log(&log, &mut first_exec),
+        ImportFormat::Dtruss => {
+            let dtruss = tot_backend_dtrace::parse_dtruss(&log, &mut first_exec);
+            if dtruss.kind != tot_backend_dtrace::DtrussLogKind::Trace {
+                drop(first_exec);
+                drop(recorder);
+                discard(&record_path);
+                anyhow::bail!("{source}: not a trace: dtruss recorded no system calls ({:?}; the reasons are above)", dtruss.kind);
+            }
+            tot_backend_strace::ParseSummary {
+                lines: dtruss.lines,
+                errors: dtruss.probe_errors,
+                kind: LogKind::Trace,
+            }
+        }
+    };
     let (argv, first_ts, last_ts, stopped) = (
         first_exec.argv.take(),
         first_exec.first_ts,
