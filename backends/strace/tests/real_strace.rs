@@ -31,7 +31,16 @@ fn strace_log(dir: &Path, argv: &[&str]) -> Vec<u8> {
     let log = dir.join("trace.log");
     // `--seccomp-bpf` needs strace >= 5.3; the launcher decides the same way.
     let seccomp = Command::new("strace")
-        .args(["--seccomp-bpf", "-f", "-o", "/dev/null", "true"])
+        .args([
+            "--seccomp-bpf",
+            "-f",
+            "-e",
+            "trace=close",
+            "-o",
+            "/dev/null",
+            "true",
+        ])
+        .stderr(std::process::Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);

@@ -500,7 +500,13 @@ impl StraceParser {
             let (minutes, _, after) = seconds_fraction(mm)?;
             let ss = after.strip_prefix(b":")?;
             let (seconds, nanos, after) = seconds_fraction(ss)?;
-            let since_midnight = ((secs * 60 + minutes) * 60 + seconds) * 1_000_000_000 + nanos;
+            let since_midnight = secs
+                .checked_mul(60)?
+                .checked_add(minutes)?
+                .checked_mul(60)?
+                .checked_add(seconds)?
+                .checked_mul(1_000_000_000)?
+                .checked_add(nanos)?;
             // `-t -r` prints the relative stamp too: `12:34:56 (+     0.000123)`.
             let after = match after.strip_prefix(b" (+") {
                 Some(rel) => match memchr::memchr(b')', rel) {
@@ -569,6 +575,7 @@ impl StraceParser {
     }
 
     /// A call's text `name(args...)...` (from one line, or both halves joined).
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &mut self,
         tid: u32,
@@ -586,7 +593,7 @@ impl StraceParser {
             match how {
                 OpenEnd::Unfinished | OpenEnd::PidChanged => {
                     let text = &body[..name_len + 1 + args.len()];
-                    if let Some(old) = self.tasks.set_pending(tid, sys, text, name_len, line_no) {
+                    if let Some(old) = self.tasks.set_pending(tid, sys, text, name_len) {
                         self.abandon(tid, ts, old, sink);
                     }
                 }
@@ -697,7 +704,6 @@ impl StraceParser {
         sink: &mut dyn EventSink,
     ) -> LineOutcome {
         self.saw_trace = true;
-        let tid = self.tid_of(prefix);
         let body = &line[prefix.body_at..];
         let Some((name, rest)) = resumed_head(body) else {
             self.error(
@@ -706,6 +712,17 @@ impl StraceParser {
                 sink,
             );
             return LineOutcome::Done;
+        };
+        let tid = match prefix.tid {
+            // Without a pid, the call resumes in the one task that has it in progress.
+            None => match self.tasks.only_task_with_pending(name) {
+                Some(tid) => {
+                    self.tasks.observe(tid);
+                    tid
+                }
+                None => self.tid_of(prefix),
+            },
+            Some(_) => self.tid_of(prefix),
         };
         let rest_at = line.len() - rest.len();
         let pending = match self.tasks.take_pending(tid) {
@@ -818,7 +835,7 @@ impl StraceParser {
     ) {
         self.saw_trace = true;
         let body = trim_end(&line[prefix.body_at..]);
-        let inner = &body[4..];
+        let inner = body.get(4..).unwrap_or_default();
         let n = inner
             .iter()
             .take_while(|b| is_ident_byte(**b) || **b == b'+' || **b == b'-')

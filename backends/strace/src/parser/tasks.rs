@@ -46,8 +46,6 @@ pub(crate) struct Pending {
     pub(crate) text: Vec<u8>,
     /// The length of `NAME`.
     pub(crate) name_len: usize,
-    /// Where it started.
-    pub(crate) line_no: u64,
     /// It is known to have succeeded whatever its result line says: an execve whose
     /// thread took over the leader (`+++ superseded by execve +++` only follows a
     /// successful exec; strace 6.1 with `--seccomp-bpf` then prints a bogus
@@ -128,6 +126,20 @@ impl Tasks {
         0
     }
 
+    /// The task that has a call named `name` in progress, when exactly one has.
+    pub(crate) fn only_task_with_pending(&self, name: &[u8]) -> Option<u32> {
+        let mut found = None;
+        for (tid, task) in &self.map {
+            if task.pending.as_ref().is_some_and(|p| p.name() == name) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(*tid);
+            }
+        }
+        found
+    }
+
     /// Remember an unfinished call of `tid`; returns a call it replaces (which never
     /// finished).
     pub(crate) fn set_pending(
@@ -136,7 +148,6 @@ impl Tasks {
         sys: Sys,
         text: &[u8],
         name_len: usize,
-        line_no: u64,
     ) -> Option<Pending> {
         let mut buf = self.spare.pop().unwrap_or_default();
         buf.clear();
@@ -149,7 +160,6 @@ impl Tasks {
             sys,
             text: buf,
             name_len,
-            line_no,
             succeeded: false,
         });
         if let Some(old) = &old {
