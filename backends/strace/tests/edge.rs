@@ -693,3 +693,68 @@ fn lines_can_be_fed_one_at_a_time() {
         }
     );
 }
+
+#[test]
+fn a_task_is_not_held_back_forever() {
+    // The parent's vfork never returns in this log, and its child does a lot.
+    let mut input = String::from("20 vfork( <unfinished ...>\n");
+    for _ in 0..12_000 {
+        input.push_str("21 close(5) = 0\n");
+    }
+    input.push_str("21 +++ exited with 0 +++\n");
+    let mut parser = StraceParser::new();
+    let mut sink = Collect::default();
+    for (i, line) in input.lines().enumerate() {
+        parser.parse_line(line.as_bytes(), i as u64 + 1, &mut sink);
+        if i == 11_000 {
+            assert!(
+                sink.events.len() > 10_000,
+                "the child's events were let go before the end"
+            );
+        }
+    }
+    parser.finish(&mut sink);
+    assert_eq!(
+        sink.events.len(),
+        12_000 + 2,
+        "every close, the exit and the vfork"
+    );
+}
+
+#[test]
+fn verbose_hex_and_decorated_forms() {
+    let events = kinds(
+        "\
+1 openat(-100 /* AT_FDCWD */, \"n\\377m\", 0x80000 /* O_RDONLY|O_CLOEXEC */) = 3
+1 openat(AT_FDCWD, \"\\x2f\\x65\\x74\\x63\", O_RDONLY) = 4</etc>
+ > /usr/lib/x86_64-linux-gnu/libc.so.6(__open64+0x5b) [0x1142bb]
+ > ./prog(main+0x1e) [0x1169]
+1 close(32<TCP:[172.17.0.2:33462->10.7.7.48:5432]>) = 0
+1 close(5<TCPv6:[[::1]:80->[::1]:5432]>) = 0
+1 close(6</dev/null<char 1:3>>) = 0
+1 close(7</tmp/a\\\"b\\74c\\76d(e>) = 0
+1 restart_syscall(<... resuming interrupted read ...>) = 0
+1 futex(0x7f, FUTEX_WAKE_OP_PRIVATE, 1, 1, 0x7f, FUTEX_OP_SET<<28|0<<12|FUTEX_OP_CMP_GT<<24|0x1) = 1
+",
+    );
+    assert!(
+        matches!(&events[0], EventKind::Open { dirfd: None, path, flags, .. }
+        if path.as_slice() == b"n\xffm" && flags.cloexec && flags.access == Access::Read)
+    );
+    assert!(
+        matches!(&events[1], EventKind::Open { path, outcome: Outcome::Ok(4), .. }
+        if path.as_slice() == b"/etc")
+    );
+    let closes: Vec<&EventKind> = events[2..6].iter().collect();
+    assert_eq!(
+        closes,
+        [32, 5, 6, 7]
+            .map(|fd| EventKind::Close { fd })
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert!(matches!(&events[6], EventKind::Other { name, .. } if name == "restart_syscall"));
+    assert!(
+        matches!(&events[7], EventKind::Other { name, outcome: Outcome::Ok(1) } if name == "futex")
+    );
+}

@@ -35,6 +35,9 @@ impl Hasher for TidHasher {
     }
 }
 
+/// The most events held back for one task before they are let go anyway.
+const MAX_HELD_EVENTS: usize = 10_000;
+
 type TidMap<V> = HashMap<u32, V, BuildHasherDefault<TidHasher>>;
 
 /// A call printed with `<unfinished ...>`, waiting for its `<... NAME resumed>` half.
@@ -217,23 +220,30 @@ impl Tasks {
     /// Send an event on its way: to the sink, or to the held-back events of its task.
     pub(crate) fn emit(&mut self, event: Event, sink: &mut dyn EventSink) {
         if self.holding() {
-            if let Some(task) = self.map.get_mut(&event.tid) {
-                if let Some(held) = &mut task.held {
-                    match &event.ev {
-                        EventKind::Spawn { child, .. } => {
-                            // The child of a held-back task must wait for it too.
-                            let child = *child;
-                            held.push(event);
-                            self.hold(child);
-                        }
-                        EventKind::Exit { .. } => {
-                            held.push(event);
-                            task.exited = true;
-                        }
-                        _ => held.push(event),
+            let tid = event.tid;
+            if let Some(held) = self.map.get_mut(&tid).and_then(|t| t.held.as_mut()) {
+                let child = match &event.ev {
+                    EventKind::Spawn { child, .. } => Some(*child),
+                    _ => None,
+                };
+                let exit = matches!(event.ev, EventKind::Exit { .. });
+                held.push(event);
+                let too_many = held.len() > MAX_HELD_EVENTS;
+                if exit {
+                    if let Some(task) = self.map.get_mut(&tid) {
+                        task.exited = true;
                     }
-                    return;
                 }
+                if let Some(child) = child {
+                    // The child of a held-back task must wait for it too.
+                    self.hold(child);
+                }
+                if too_many {
+                    // Its creator's call is taking too long to return (or is not
+                    // traced): stop holding this task back rather than grow forever.
+                    self.released(tid, sink);
+                }
+                return;
             }
         }
         let spawned = match &event.ev {
