@@ -33,6 +33,8 @@ pub fn builtins() -> Vec<BuiltIn> {
             Box::new(tot_backend_bpftrace::BpftraceBackend::new())
         }),
         #[cfg(unix)]
-        BuiltIn::new("dtrace", || Box::new(tot_backend_dtrace::DtraceBackend::new())),
+        BuiltIn::new("dtrace", || {
+            Box::new(tot_backend_dtrace::DtraceBackend::new())
+        }),
     ]
 }

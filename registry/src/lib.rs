@@ -439,11 +439,14 @@ impl Registry {
                 }
                 (score, e.name.as_str())
             })
-            .filter(|(score, _)| *score >= 0.75)
+            .filter(|(score, _)| *score >= 0.8)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        // Only names about as close as the closest: "strase" is "strace", not "dtrace".
+        let best = scored.first().map(|(score, _)| *score).unwrap_or(0.0);
         scored
             .into_iter()
+            .filter(|(score, _)| *score >= best - 0.05)
             .take(3)
             .map(|(_, n)| n.to_string())
             .collect()
@@ -533,7 +536,7 @@ fn suggestion_text(suggestions: &[String]) -> String {
         [one] => format!(" (did you mean {one:?}?)"),
         many => {
             let quoted: Vec<String> = many.iter().map(|s| format!("{s:?}")).collect();
-            format!(" (did you mean {}?)", quoted.join(" or "))
+            format!(" (did you mean one of {}?)", quoted.join(", "))
         }
     }
 }

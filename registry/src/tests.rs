@@ -56,8 +56,9 @@ fn unknown_names_suggest_the_closest() {
     assert_eq!(err.kind(), ErrorKind::UnknownBackend);
     let message = err.to_string();
     assert!(message.contains("(did you mean \"strace\"?)"), "{message}");
+    assert!(message.contains("known backends: strace, "), "{message}");
     assert!(
-        message.contains("known backends: strace, my-tracer"),
+        message.ends_with("my-tracer (see `tot backends`)"),
         "{message}"
     );
     assert_eq!(registry.suggest("my-tracr")[0], "my-tracer");
