@@ -368,3 +368,41 @@ fn import_dtruss_refuses_a_log_sip_emptied() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bpftrace_without_root_is_a_clear_error() {
+    require("setpriv");
+    let sb = Sandbox::new();
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_tot"))
+        .args(["run", "--backend", "bpftrace", "--", "/bin/true"])
+        .current_dir("/")
+        .env("TOT_DATA_DIR", "/tmp/tot-e2e-nobody-never-written")
+        .output()
+        .expect("run tot as nobody");
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("must run as root") && stderr.contains("sudo"),
+        "{stderr}"
+    );
+    drop(sb);
+}
+
+#[test]
+fn bpftrace_missing_says_how_to_install_it() {
+    let sb = Sandbox::new();
+    let output = sb
+        .tot()
+        .env("PATH", "/nonexistent")
+        .args(["run", "--backend", "bpftrace", "--", "/bin/true"])
+        .output()
+        .expect("run tot");
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bpftrace") && stderr.contains("apt-get install bpftrace"),
+        "{stderr}"
+    );
+}

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tot_api::{
-    Availability, Backend, BackendError, BackendErrorKind, Diagnostic, Event, EventKind, EventSink,
-    ExitStatus, TraceOutcome, TraceRequest,
+    Availability, Backend, BackendError, BackendErrorKind, Bytes, Diagnostic, Event, EventKind,
+    EventSink, ExitStatus, TraceOutcome, TraceRequest,
 };
 use tot_launch::{resolve_command, OutputFifo, SignalForwarder};
 use tot_script_format::{parse_reader, ReorderSink, ScriptParser};
@@ -198,6 +198,10 @@ impl Backend for DtraceBackend {
             forwarder: &forwarder,
             root: None,
             exit: None,
+            root_exec: Some((
+                Bytes::from_os_str(resolved.as_os_str()),
+                request.argv.iter().map(|a| Bytes::from_os_str(a)).collect(),
+            )),
         };
         let parsed = match reader {
             Some(reader) => {
@@ -232,11 +236,15 @@ impl Backend for DtraceBackend {
 
 /// Learns the traced command's pid from its first event and its exit status from its
 /// `Exit`.
+///
+/// `dtrace -c` starts the command suspended after its exec, so the command's own exec is
+/// never traced: it is supplied from what tot launched, before the command's first event.
 struct RootWatch<'a> {
     inner: &'a mut dyn EventSink,
     forwarder: &'a SignalForwarder,
     root: Option<u32>,
     exit: Option<ExitStatus>,
+    root_exec: Option<(Bytes, Vec<Bytes>)>,
 }
 
 impl EventSink for RootWatch<'_> {
@@ -245,6 +253,22 @@ impl EventSink for RootWatch<'_> {
             None => {
                 self.root = Some(event.tid);
                 self.forwarder.set_target(event.tid);
+                if let Some((path, argv)) = self.root_exec.take() {
+                    if !matches!(event.ev, EventKind::Exec { .. }) {
+                        self.inner.event(Event {
+                            tid: event.tid,
+                            ts: event.ts,
+                            ev: EventKind::Exec {
+                                dirfd: None,
+                                path,
+                                argv,
+                                env: None,
+                                cwd: None,
+                                argv_truncated: false,
+                            },
+                        });
+                    }
+                }
             }
             Some(root) if root == event.tid => {
                 if let EventKind::Exit { status } = &event.ev {

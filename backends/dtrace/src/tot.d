@@ -122,12 +122,20 @@ syscall::posix_spawn:entry
 /progenyof($target)/
 {
 	spawn_path[pid] = copyinstr(arg1);
+	spawning_child[pid] = 1;
 }
 
 proc:::exec-success
-/progenyof($target) && self->argv == 0/
+/progenyof($target) && self->argv == 0 && spawning_child[curpsinfo->pr_ppid]/
 {
-	printf("E\t%d\t%d\t%d\t%S\t0\t1\t.\n", timestamp, pid, tid, spawn_path[curpsinfo->pr_ppid] != NULL ? spawn_path[curpsinfo->pr_ppid] : execname);
+	printf("E\t%d\t%d\t%d\t%S\t0\t1\t.\n", timestamp, pid, tid, spawn_path[curpsinfo->pr_ppid]);
+}
+
+/* The command itself, started by dtrace -c: only its name is known here. */
+proc:::exec-success
+/progenyof($target) && self->argv == 0 && !spawning_child[curpsinfo->pr_ppid]/
+{
+	printf("E\t%d\t%d\t%d\t%S\t0\t1\t.\n", timestamp, pid, tid, execname);
 }
 
 proc:::exec-success
@@ -280,4 +288,5 @@ syscall::fork:return, syscall::vfork:return, syscall::posix_spawn:return
 {
 	printf("S\t%d\t%d\t%d\t%s\t%d\t%d\t.\n", timestamp, pid, tid, probefunc, (int)arg0, errno);
 	self->spawning = 0;
+	spawning_child[pid] = 0;
 }
