@@ -17,7 +17,7 @@ use tot_plugin_abi::{
 };
 
 use crate::error::{Error, ErrorKind};
-use crate::watch::{describe, RootWatch};
+use tot_launch::{describe_status, RootWatch};
 
 /// A plugin library, loaded and checked.
 #[derive(Debug)]
@@ -415,7 +415,7 @@ impl Backend for DynamicBackend {
                         "{who} failed: {message}; the trace is incomplete, the {} events received before are kept{}",
                         watch.events,
                         match &watch.exit {
-                            Some(status) => format!(", and the traced command {}", describe(status)),
+                            Some(status) => format!(", and the traced command {}", describe_status(status)),
                             None => String::new(),
                         }
                     ),

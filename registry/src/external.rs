@@ -16,7 +16,7 @@ use tot_config::StreamFormat;
 use tot_launch::{resolve_command, OutputFifo, SignalForwarder};
 use tot_plugin_abi::WireAvailability;
 
-use crate::watch::{describe, status_of, RootWatch};
+use tot_launch::{describe_status, exit_status_of, RootWatch};
 
 /// How long a plugin may take to answer `--availability`.
 const AVAILABILITY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -276,7 +276,7 @@ impl Backend for ExternalBackend {
                 None => Err("its standard output could not be read".into()),
             },
         };
-        let backend_status = status_of(
+        let backend_status = exit_status_of(
             child
                 .wait()
                 .map_err(|e| io_error("cannot wait for the backend", e))?,
@@ -289,7 +289,7 @@ impl Backend for ExternalBackend {
                     BackendErrorKind::Provider,
                     format!(
                         "{who} produced no trace: {problem}; the backend {}",
-                        describe(&backend_status)
+                        describe_status(&backend_status)
                     ),
                 ));
             }
@@ -310,8 +310,8 @@ impl Backend for ExternalBackend {
                         line: None,
                         message: format!(
                             "{who} {} although the traced command {}",
-                            describe(&backend_status),
-                            describe(&status)
+                            describe_status(&backend_status),
+                            describe_status(&status)
                         ),
                     });
                 }
@@ -323,7 +323,7 @@ impl Backend for ExternalBackend {
                         BackendErrorKind::Provider,
                         format!(
                             "{who} traced nothing and {}; its message, if any, is above",
-                            describe(&backend_status)
+                            describe_status(&backend_status)
                         ),
                     ));
                 }
@@ -332,7 +332,7 @@ impl Backend for ExternalBackend {
                     line: None,
                     message: format!(
                         "{who} {} before reporting the traced command's exit: the trace is incomplete; the {} events received are kept and the backend's exit status stands for the command's",
-                        describe(&backend_status),
+                        describe_status(&backend_status),
                         watch.events
                     ),
                 });
@@ -415,7 +415,7 @@ fn ask_availability(program: &Path) -> Availability {
         Err(_) => broken(format!(
             "{} --availability {} and printed {:?}{}",
             program.display(),
-            describe(&status_of(output.status)),
+            describe_status(&exit_status_of(output.status)),
             text.trim(),
             String::from_utf8_lossy(&output.stderr)
                 .lines()

@@ -35,7 +35,6 @@ mod builtin;
 mod dynamic;
 mod error;
 mod external;
-mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;

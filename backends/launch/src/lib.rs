@@ -12,6 +12,7 @@ mod exit;
 mod fifo;
 #[cfg(unix)]
 mod signals;
+mod watch;
 
 pub use command::resolve_command;
 pub use exit::{exit_code, signal_name, signal_number};
@@ -19,3 +20,4 @@ pub use exit::{exit_code, signal_name, signal_number};
 pub use fifo::OutputFifo;
 #[cfg(unix)]
 pub use signals::SignalForwarder;
+pub use watch::{describe_status, exit_status_of, RootWatch};

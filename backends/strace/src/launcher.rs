@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tot_api::{
-    Availability, Backend, BackendError, BackendErrorKind, Diagnostic, Event, EventKind, EventSink,
-    ExitStatus, TraceOutcome, TraceRequest,
+    Availability, Backend, BackendError, BackendErrorKind, Event, EventKind, EventSink,
+    TraceOutcome, TraceRequest,
 };
-use tot_launch::{resolve_command, signal_name, OutputFifo, SignalForwarder};
+use tot_launch::{
+    describe_status, exit_status_of, resolve_command, OutputFifo, RootWatch, SignalForwarder,
+};
 
 use crate::parser::parse_reader;
 
@@ -68,6 +70,7 @@ pub const TRACED_SYSCALLS: &[&str] = &[
     "pwritev2",
     "sendfile",
     "copy_file_range",
+    "splice",
 ];
 
 /// Writes are printed raw (hex arguments) so strace does not format their buffers.
@@ -236,12 +239,7 @@ impl Backend for StraceBackend {
         let reader = fifo
             .open_reader(|| matches!(child.try_wait(), Ok(None)))
             .map_err(|e| io_error("cannot read strace's output", e))?;
-        let mut watch = RootWatch {
-            inner: sink,
-            forwarder: &forwarder,
-            root: None,
-            exit: None,
-        };
+        let mut watch = RootWatch::new(sink).forwarding(&forwarder);
         let read_result = match reader {
             Some(reader) => parse_reader(reader, &mut watch).map(Some),
             None => Ok(None),
@@ -250,6 +248,7 @@ impl Backend for StraceBackend {
             .wait()
             .map_err(|e| io_error("cannot wait for strace", e))?;
         let (root, exit) = (watch.root, watch.exit.take());
+        drop(watch);
         drop(forwarder);
         // strace kills itself with the signal that killed the command, and loses its
         // buffered last lines, `+++ killed by ... +++` among them. Its own status says
@@ -259,7 +258,7 @@ impl Backend for StraceBackend {
                 tid: root,
                 ts: None,
                 ev: EventKind::Exit {
-                    status: status_of(strace_status),
+                    status: exit_status_of(strace_status),
                 },
             });
         }
@@ -268,13 +267,13 @@ impl Backend for StraceBackend {
         }
         let status = match (root, exit) {
             (Some(_), Some(status)) => status,
-            (Some(_), None) => status_of(strace_status),
+            (Some(_), None) => exit_status_of(strace_status),
             (None, _) => {
                 return Err(BackendError::new(
                     BackendErrorKind::Provider,
                     format!(
                         "strace traced nothing and {}; its message, if any, is above",
-                        describe(strace_status)
+                        describe_status(&exit_status_of(strace_status))
                     ),
                 ))
             }
@@ -283,57 +282,6 @@ impl Backend for StraceBackend {
             status,
             root_pid: root,
         })
-    }
-}
-
-/// Learns the traced command's pid from the first event, so signals can be forwarded to
-/// it, and its exit status from its `Exit`.
-struct RootWatch<'a> {
-    inner: &'a mut dyn EventSink,
-    forwarder: &'a SignalForwarder,
-    root: Option<u32>,
-    exit: Option<ExitStatus>,
-}
-
-impl EventSink for RootWatch<'_> {
-    fn event(&mut self, event: Event) {
-        match self.root {
-            None => {
-                self.root = Some(event.tid);
-                self.forwarder.set_target(event.tid);
-            }
-            Some(root) if root == event.tid => {
-                if let EventKind::Exit { status } = &event.ev {
-                    self.exit = Some(status.clone());
-                }
-            }
-            Some(_) => {}
-        }
-        self.inner.event(event);
-    }
-
-    fn diagnostic(&mut self, diagnostic: Diagnostic) {
-        self.inner.diagnostic(diagnostic);
-    }
-}
-
-fn status_of(status: std::process::ExitStatus) -> ExitStatus {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitStatus::Code(code),
-        (None, Some(signal)) => ExitStatus::Signal {
-            name: signal_name(signal),
-            core_dumped: status.core_dumped(),
-        },
-        _ => ExitStatus::Unknown,
-    }
-}
-
-fn describe(status: std::process::ExitStatus) -> String {
-    match status_of(status) {
-        ExitStatus::Code(code) => format!("exited with status {code}"),
-        ExitStatus::Signal { name, .. } => format!("was killed by {name}"),
-        ExitStatus::Unknown => "ended".to_string(),
     }
 }
 

@@ -110,7 +110,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         Hashing::Off
     };
-    let record_path = tot_config::paths::records_dir().join(format!("{run_id}.jsonl"));
+    let config = tot_config::Config::load(&std::env::current_dir()?)?;
+    let record_path = config.records_dir().join(format!("{run_id}.jsonl"));
     let options = BuildOptions {
         hashing,
         ..BuildOptions::new(run_id.as_str(), cwd)
@@ -177,6 +178,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         summary.errors,
         path.display()
     );
+    super::db::ingest_finished_run(&path);
     Ok(ExitCode::SUCCESS)
 }
 
