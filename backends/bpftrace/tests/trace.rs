@@ -159,3 +159,127 @@ fn a_missing_command_is_refused_before_tracing() {
     let error = outcome.unwrap_err();
     assert_eq!(error.kind, tot_api::BackendErrorKind::CommandNotFound);
 }
+
+#[test]
+fn lost_events_are_reported_as_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = TraceRequest {
+        argv: [
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 20000 ]; do : > f; i=$((i+1)); done",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect(),
+        cwd: dir.path().to_path_buf(),
+        // One page per CPU: a burst of opens overflows it.
+        options: [("perf_rb_pages".to_string(), "1".to_string())]
+            .into_iter()
+            .collect(),
+    };
+    let mut rec = Recorder::default();
+    let outcome = BpftraceBackend::new().trace(&request, &mut rec).unwrap();
+    assert_eq!(outcome.status, ExitStatus::Code(0));
+    let lost: Vec<_> = rec
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error && d.message.contains("lost"))
+        .collect();
+    assert!(!lost.is_empty(), "{:?}", rec.diagnostics);
+}
+
+#[test]
+fn a_command_killed_before_the_probes_attach_is_an_error_not_an_empty_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = TraceRequest {
+        argv: vec!["sleep".into(), "5".into()],
+        cwd: dir.path().to_path_buf(),
+        options: Default::default(),
+    };
+    // Kill the held command while bpftrace is still attaching (it takes seconds): the gate
+    // holds it, so it has not exec'd yet: it is a child of this test running this test's
+    // executable, already in the request's directory.
+    let me = std::process::id();
+    let held_in = dir.path().to_path_buf();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut children = String::new();
+        for task in std::fs::read_dir(format!("/proc/{me}/task")).unwrap() {
+            let task = task.unwrap().path();
+            children += &std::fs::read_to_string(task.join("children")).unwrap_or_default();
+            children.push(' ');
+        }
+        for child in children.split_whitespace() {
+            // Other tests' held commands run in other directories.
+            let exe = std::fs::read_link(format!("/proc/{child}/exe")).unwrap_or_default();
+            let cwd = std::fs::read_link(format!("/proc/{child}/cwd")).unwrap_or_default();
+            if exe == std::env::current_exe().unwrap() && cwd == held_in {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", child])
+                    .status();
+            }
+        }
+    });
+    let mut rec = Recorder::default();
+    let error = BpftraceBackend::new()
+        .trace(&request, &mut rec)
+        .unwrap_err();
+    killer.join().unwrap();
+    assert_eq!(error.kind, tot_api::BackendErrorKind::Provider);
+    assert!(
+        error
+            .message
+            .contains("before bpftrace attached its probes"),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("SIGKILL"), "{}", error.message);
+    assert!(rec.events.is_empty(), "{:?}", rec.events);
+}
+
+#[test]
+fn per_syscall_tracepoints_see_the_same_as_raw_ones() {
+    // `probes = "syscalls"`: one syscalls:sys_enter_NAME/sys_exit_NAME pair per call, the
+    // form the design names; slower to attach (see `Probes`), so not the default.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |probes: &str| {
+        let request = TraceRequest {
+            argv: ["bash", "-c", "echo hi > a; mv a b; cat b; rm b"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+            cwd: dir.path().to_path_buf(),
+            options: [("probes".to_string(), probes.to_string())]
+                .into_iter()
+                .collect(),
+        };
+        let mut rec = Recorder::default();
+        let outcome = BpftraceBackend::new().trace(&request, &mut rec).unwrap();
+        assert_eq!(outcome.status, ExitStatus::Code(0));
+        assert!(rec.errors().is_empty(), "{probes}: {:?}", rec.errors());
+        let mut kinds: Vec<String> = rec
+            .events
+            .iter()
+            .filter_map(|e| match &e.ev {
+                EventKind::Open {
+                    path,
+                    outcome: Outcome::Ok(_),
+                    ..
+                } if !path.as_slice().starts_with(b"/") => Some(format!("open {path}")),
+                EventKind::Rename { from, to } => Some(format!("rename {} {}", from.path, to.path)),
+                EventKind::Unlink { path } => Some(format!("unlink {}", path.path)),
+                EventKind::Exec { path, .. } => Some(format!("exec {path}")),
+                _ => None,
+            })
+            .collect();
+        kinds.sort();
+        kinds
+    };
+    let raw = run("raw");
+    assert!(
+        raw.contains(&"rename a b".to_string()) && raw.contains(&"unlink b".to_string()),
+        "{raw:?}"
+    );
+    assert_eq!(run("syscalls"), raw);
+}
