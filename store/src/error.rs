@@ -39,6 +39,8 @@ pub enum ErrorKind {
         /// The id asked for.
         run_id: String,
     },
+    /// The ingest was cancelled (Ctrl-C); the record in progress was rolled back.
+    Interrupted,
     /// Another database failure.
     Database,
     /// Reading or writing a file failed.
@@ -129,6 +131,10 @@ impl fmt::Display for Error {
             ),
             ErrorKind::Record => f.write_str(&source),
             ErrorKind::UnknownRun { run_id } => write!(f, "no run {run_id:?} in the store {store}"),
+            ErrorKind::Interrupted => write!(
+                f,
+                "interrupted: the record being added to {store} was rolled back"
+            ),
             ErrorKind::Database => write!(f, "store {store}: {source}"),
             ErrorKind::Io => write!(f, "{store}: {source}"),
         }

@@ -42,7 +42,7 @@ pub use model::{
 };
 pub use query::ProvenanceStore;
 pub use show::ShowReport;
-pub use sqlite::SqliteStore;
+pub use sqlite::{BatchOutcome, IngestObserver, RecordSource, SqliteStore};
 
 /// Adds one record file to the store at `store`, creating the store if needed. This is
 /// what `tot run` calls when a run ends.

@@ -1,17 +1,18 @@
 //! The store trait: ingest and a few primitive queries that each backend implements, and
 //! the questions tot asks (`show`, `lineage`, a run's graph) built on them once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tot_api::RunRecord;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::lineage::{self, LineageGraph, LineageOptions};
 use crate::model::{
     AccessInfo, ContentKey, FileQuery, IngestReport, PathKey, ProcessInfo, ProcessKey, Role,
     RunFilter, RunSummary, StoreStats,
 };
 use crate::show::{self, ShowReport};
+use crate::sqlite::{BatchOutcome, IngestObserver};
 
 /// A provenance store. [`crate::SqliteStore`] is the embedded one; a shared PostgreSQL
 /// store implements the same primitives with the same SQL.
@@ -19,14 +20,40 @@ pub trait ProvenanceStore {
     /// Adds a record held in memory, in one transaction.
     fn ingest_record(&mut self, record: &RunRecord) -> Result<IngestReport, Error>;
 
-    /// Adds a record file, streaming it, in one transaction. `progress` is told how many
-    /// bytes of the file have been read so far. Malformed lines are skipped and listed in
-    /// the report; a file that is not a record, or is of a newer format, is refused.
+    /// Adds a record file, streaming it, in one transaction. The observer (any
+    /// `FnMut(bytes_read)` will do) follows progress and may cancel. Malformed lines are
+    /// skipped and listed in the report; a file that is not a record, or is of a newer
+    /// format, is refused.
     fn ingest_file(
         &mut self,
         record: &Path,
-        progress: &mut dyn FnMut(u64),
+        observer: &mut dyn IngestObserver,
     ) -> Result<IngestReport, Error>;
+
+    /// Adds many record files, each whole or not at all, telling the observer each
+    /// record's result. A store may commit several records at once to go faster.
+    fn ingest_files(
+        &mut self,
+        records: &[PathBuf],
+        observer: &mut dyn IngestObserver,
+    ) -> Result<BatchOutcome, Error> {
+        for (index, record) in records.iter().enumerate() {
+            if observer.cancelled() {
+                return Ok(BatchOutcome::Interrupted);
+            }
+            observer.record_started(index);
+            match self.ingest_file(record, observer) {
+                Err(err) if *err.kind() == ErrorKind::Interrupted => {
+                    return Ok(BatchOutcome::Interrupted)
+                }
+                Err(err) if !matches!(err.kind(), ErrorKind::Record | ErrorKind::Io) => {
+                    return Err(err)
+                }
+                result => observer.record_finished(index, result),
+            }
+        }
+        Ok(BatchOutcome::Completed)
+    }
 
     /// Sizes and counts.
     fn stats(&self) -> Result<StoreStats, Error>;

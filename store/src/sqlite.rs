@@ -26,14 +26,14 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{
-    params, CachedStatement, Connection, OpenFlags, OptionalExtension, Transaction,
-    TransactionBehavior,
+    params, CachedStatement, Connection, OpenFlags, OptionalExtension, TransactionBehavior,
 };
 use sha2::{Digest, Sha256};
 use tot_api::record::{FileAccess, ProcessEntry, RecordLine, RunHeader, RunRecord, RECORD_VERSION};
@@ -46,6 +46,7 @@ use crate::model::{
     RunSummary, StoreStats,
 };
 use crate::query::ProvenanceStore;
+
 use crate::schema::{self, INPUT_KINDS_SQL, MIGRATIONS, PRODUCING_KINDS_SQL, SCHEMA_VERSION};
 
 /// How long a writer waits for another writer before giving up. Long, because a large
@@ -54,6 +55,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Interned ids are cached between records; the caches are dropped when they grow past this.
 const CACHE_LIMIT: usize = 2_000_000;
+
+/// A batch commits at least this often, so other writers wait little and a crash loses
+/// little finished work.
+const BATCH_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often (in lines) ingest reports progress.
 const PROGRESS_EVERY: u64 = 4096;
@@ -64,16 +69,45 @@ pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
     cache: InternCache,
+    /// When the open batch transaction began, if one is open.
+    batch_started: Option<Instant>,
 }
 
 /// Ids of interned values known to be committed (or inserted by the open transaction;
 /// the cache is cleared when a transaction fails).
 #[derive(Debug, Default)]
 struct InternCache {
-    paths: HashMap<Vec<u8>, i64>,
-    contents: HashMap<Vec<u8>, i64>,
-    argvs: HashMap<String, i64>,
-    notes: HashMap<String, i64>,
+    paths: FastMap<Vec<u8>, i64>,
+    contents: FastMap<Vec<u8>, i64>,
+    argvs: FastMap<String, i64>,
+    notes: FastMap<String, i64>,
+}
+
+/// A hash map with a fast, non-cryptographic hash: its keys are the store's own data,
+/// looked up several times per access during ingest.
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// The multiply-rotate hash of rustc's `FxHasher`, eight bytes at a time.
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+        for &byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl InternCache {
@@ -146,6 +180,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             cache: InternCache::default(),
+            batch_started: None,
         };
         store.migrate()?;
         Ok(store)
@@ -198,7 +233,9 @@ impl SqliteStore {
             .map_err(|e| self.sql_error(e))
     }
 
-    /// Adds one record, driving `feed` to supply its lines, in one transaction.
+    /// Adds one record, driving `feed` to supply its lines: in a transaction of its own,
+    /// or, inside a batch, in a savepoint of the batch's transaction. Either way the
+    /// record is added whole or not at all.
     fn ingest_with(
         &mut self,
         header: &RunHeader,
@@ -207,25 +244,209 @@ impl SqliteStore {
         if self.cache.len() > CACHE_LIMIT {
             self.cache = InternCache::default();
         }
-        let path = self.path.clone();
+        let in_batch = self.batch_started.is_some();
+        let (begin, keep, undo) = if in_batch {
+            (
+                "SAVEPOINT tot_record",
+                "RELEASE tot_record",
+                "ROLLBACK TO tot_record; RELEASE tot_record",
+            )
+        } else {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        };
+        self.conn
+            .execute_batch(begin)
+            .map_err(|e| Error::sqlite(&self.path, e))?;
         let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| Error::sqlite(&path, e))?;
-            let report = {
-                let mut session = IngestSession::begin(&tx, &mut self.cache, &path, header)?;
-                feed(&mut session)?;
-                session.finish()?
-            };
-            tx.commit().map_err(|e| Error::sqlite(&path, e))?;
+            let mut session =
+                IngestSession::begin(&self.conn, &mut self.cache, &self.path, header)?;
+            feed(&mut session)?;
+            let report = session.finish()?;
+            self.conn
+                .execute_batch(keep)
+                .map_err(|e| Error::sqlite(&self.path, e))?;
             Ok(report)
         })();
         if result.is_err() {
-            // Ids inserted by the rolled-back transaction are not in the store.
+            // Ids inserted by what is rolled back are not in the store.
             self.cache = InternCache::default();
+            if !self.conn.is_autocommit() {
+                // The error is already the one to report; a failed rollback leaves
+                // SQLite to roll back when the connection closes.
+                let _ = self.conn.execute_batch(undo);
+            }
         }
         result
+    }
+
+    /// Adds many records, files or in memory, with one commit per second or so instead
+    /// of one per record: each record is still added whole or not at all (a savepoint),
+    /// and a crash loses at most the last second of finished records, never part of one.
+    /// When `observer` cancels, the record in progress is rolled back, the finished ones
+    /// are committed, and [`BatchOutcome::Interrupted`] is returned.
+    pub fn ingest_batch<'r>(
+        &mut self,
+        records: impl IntoIterator<Item = RecordSource<'r>>,
+        observer: &mut dyn IngestObserver,
+    ) -> Result<BatchOutcome, Error> {
+        let mut outcome = BatchOutcome::Completed;
+        for (index, record) in records.into_iter().enumerate() {
+            if observer.cancelled() {
+                outcome = BatchOutcome::Interrupted;
+                break;
+            }
+            if self.batch_started.is_none() {
+                self.conn
+                    .execute_batch("BEGIN IMMEDIATE")
+                    .map_err(|e| Error::sqlite(&self.path, e))?;
+                self.batch_started = Some(Instant::now());
+            }
+            observer.record_started(index);
+            let result = match record {
+                RecordSource::File(path) => self.ingest_file_now(path, observer),
+                RecordSource::Memory(record) => self.ingest_record_now(record),
+            };
+            match result {
+                Err(err) if *err.kind() == ErrorKind::Interrupted => {
+                    outcome = BatchOutcome::Interrupted;
+                    break;
+                }
+                Err(err) if !matches!(err.kind(), ErrorKind::Record | ErrorKind::Io) => {
+                    // The store itself failed: give up on the whole batch.
+                    self.abandon_batch();
+                    return Err(err);
+                }
+                result => observer.record_finished(index, result),
+            }
+            if self
+                .batch_started
+                .is_some_and(|started| started.elapsed() >= BATCH_COMMIT_INTERVAL)
+            {
+                self.commit_batch()?;
+            }
+        }
+        self.commit_batch()?;
+        Ok(outcome)
+    }
+
+    fn commit_batch(&mut self) -> Result<(), Error> {
+        if self.batch_started.take().is_some() {
+            if let Err(err) = self.conn.execute_batch("COMMIT") {
+                self.abandon_batch();
+                return Err(Error::sqlite(&self.path, err));
+            }
+        }
+        Ok(())
+    }
+
+    fn abandon_batch(&mut self) {
+        self.batch_started = None;
+        self.cache = InternCache::default();
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn ingest_record_now(&mut self, record: &RunRecord) -> Result<IngestReport, Error> {
+        self.ingest_with(&record.header, |session| {
+            for process in &record.processes {
+                session.process(process)?;
+            }
+            for access in &record.accesses {
+                session.access(access)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn ingest_file_now(
+        &mut self,
+        record: &Path,
+        observer: &mut dyn IngestObserver,
+    ) -> Result<IngestReport, Error> {
+        let file = File::open(record).map_err(|e| Error::io(record, e))?;
+        let count = Rc::new(Cell::new(0));
+        let counting = CountingReader {
+            inner: file,
+            count: Rc::clone(&count),
+        };
+        let (header, lines) =
+            tot_record::read_header(BufReader::with_capacity(256 * 1024, counting), record)
+                .map_err(Error::record)?;
+        let store = self.path.clone();
+        self.ingest_with(&header, |session| {
+            let mut since_progress = 0;
+            for (line, parsed) in lines {
+                match parsed {
+                    Ok(RecordLine::Process(process)) => session.process(&process)?,
+                    Ok(RecordLine::Access(access)) => session.access(&access)?,
+                    Ok(RecordLine::Header(_)) => session.skip(LineError {
+                        path: Some(record.to_path_buf()),
+                        line,
+                        message: "a second header line (one record per file)".into(),
+                        is_io: false,
+                    }),
+                    Err(error) if error.is_io => {
+                        return Err(Error::io(record, std::io::Error::other(error.message)));
+                    }
+                    Err(error) => session.skip(error),
+                }
+                since_progress += 1;
+                if since_progress == PROGRESS_EVERY {
+                    since_progress = 0;
+                    observer.progress(count.get());
+                    if observer.cancelled() {
+                        return Err(Error::new(ErrorKind::Interrupted, Some(&store)));
+                    }
+                }
+            }
+            observer.progress(count.get());
+            Ok(())
+        })
+    }
+}
+
+/// A record to add in a batch.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordSource<'r> {
+    /// A record file, read as it is added.
+    File(&'r Path),
+    /// A record in memory.
+    Memory(&'r RunRecord),
+}
+
+/// How a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Every record was tried.
+    Completed,
+    /// The observer cancelled: the record in progress was rolled back, and the records
+    /// after it were not tried.
+    Interrupted,
+}
+
+/// Follows an ingest: progress, cancellation, and each record's result in a batch.
+pub trait IngestObserver {
+    /// In a batch: the `index`-th record is about to be added.
+    fn record_started(&mut self, _index: usize) {}
+
+    /// How many bytes of the current record file have been read.
+    fn progress(&mut self, _bytes_read: u64) {}
+
+    /// Asked now and then; `true` stops the ingest and rolls back the current record.
+    fn cancelled(&self) -> bool {
+        false
+    }
+
+    /// In a batch: the result of the `index`-th record (a store failure ends the batch
+    /// with an error instead).
+    fn record_finished(&mut self, _index: usize, _result: Result<IngestReport, Error>) {}
+}
+
+/// Any `FnMut(bytes_read)` follows progress.
+impl<F: FnMut(u64)> IngestObserver for F {
+    fn progress(&mut self, bytes_read: u64) {
+        self(bytes_read)
     }
 }
 
@@ -293,6 +514,16 @@ fn argv_from_sql(argv: Option<String>) -> Vec<Bytes> {
 /// A sha256 as stored: 32 raw bytes when it is 64 hex digits, else its text as given (kept
 /// rather than dropped, so nothing a record says is lost).
 fn sha_to_sql(sha256: &str) -> Vec<u8> {
+    let mut raw = [0u8; 32];
+    if decode_sha256(sha256, &mut raw) {
+        raw.to_vec()
+    } else {
+        sha256.as_bytes().to_vec()
+    }
+}
+
+/// Decodes 64 hex digits into `raw`; false (and `raw` unspecified) for anything else.
+fn decode_sha256(sha256: &str, raw: &mut [u8; 32]) -> bool {
     fn nibble(c: u8) -> Option<u8> {
         match c {
             b'0'..=b'9' => Some(c - b'0'),
@@ -302,16 +533,16 @@ fn sha_to_sql(sha256: &str) -> Vec<u8> {
         }
     }
     let text = sha256.as_bytes();
-    if text.len() == 64 {
-        let decoded: Option<Vec<u8>> = text
-            .chunks(2)
-            .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-            .collect();
-        if let Some(raw) = decoded {
-            return raw;
+    if text.len() != 64 {
+        return false;
+    }
+    for (byte, pair) in raw.iter_mut().zip(text.chunks_exact(2)) {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(high), Some(low)) => *byte = high << 4 | low,
+            _ => return false,
         }
     }
-    text.to_vec()
+    true
 }
 
 fn sha_from_sql(stored: Vec<u8>) -> String {
@@ -358,32 +589,94 @@ fn access_ord(access_id: &str, process_id: &str) -> i64 {
     }
 }
 
+/// Accesses inserted by one statement during ingest.
+const ACCESSES_PER_INSERT: usize = 64;
+
+/// An access row, ready to insert.
+struct AccessRow {
+    process: i64,
+    ord: i64,
+    kind: i64,
+    path: i64,
+    content: Option<i64>,
+    source: Option<i64>,
+    mtime: Option<i64>,
+    time: Option<i64>,
+    note: Option<i64>,
+}
+
+/// `INSERT INTO accesses ... VALUES (...), (...)` for `rows` rows, skipping rows whose key
+/// is already there.
+fn insert_accesses_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO accesses (process, ord, kind, path, content, source, mtime, access_time, note) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
+}
+
+/// Binds `rows` to a statement from [`insert_accesses_sql`] and runs it; returns the
+/// number of rows inserted.
+fn bind_and_run(
+    statement: &mut CachedStatement<'_>,
+    rows: &[AccessRow],
+) -> rusqlite::Result<usize> {
+    let mut index = 0;
+    let mut bind = |statement: &mut CachedStatement<'_>, value: &dyn rusqlite::ToSql| {
+        index += 1;
+        statement.raw_bind_parameter(index, value)
+    };
+    for row in rows {
+        bind(statement, &row.process)?;
+        bind(statement, &row.ord)?;
+        bind(statement, &row.kind)?;
+        bind(statement, &row.path)?;
+        bind(statement, &row.content)?;
+        bind(statement, &row.source)?;
+        bind(statement, &row.mtime)?;
+        bind(statement, &row.time)?;
+        bind(statement, &row.note)?;
+    }
+    statement.raw_execute()
+}
+
 /// One record being added, inside its transaction.
 struct IngestSession<'t> {
-    tx: &'t Transaction<'t>,
+    tx: &'t Connection,
     cache: &'t mut InternCache,
     store: &'t Path,
     run_row: i64,
     run_id: String,
     /// Record process id -> (row, described by its own line yet).
-    processes: HashMap<String, (i64, bool)>,
+    processes: FastMap<String, (i64, bool)>,
+    /// The last process looked up: accesses of one process tend to come together.
+    last_process: Option<(String, i64)>,
     insert_access: CachedStatement<'t>,
+    insert_accesses: CachedStatement<'t>,
+    /// Accesses waiting to be inserted, [`ACCESSES_PER_INSERT`] at a time.
+    pending: Vec<AccessRow>,
     report: IngestReport,
 }
 
 impl<'t> IngestSession<'t> {
     fn begin(
-        tx: &'t Transaction<'t>,
+        tx: &'t Connection,
         cache: &'t mut InternCache,
         store: &'t Path,
         header: &RunHeader,
     ) -> Result<IngestSession<'t>, Error> {
         let sql_error = |e| Error::sqlite(store, e);
         let insert_access = tx
-            .prepare_cached(
-                "INSERT INTO accesses (process, ord, kind, path, content, source, mtime, access_time, note) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
-            )
+            .prepare_cached(&insert_accesses_sql(1))
+            .map_err(sql_error)?;
+        let insert_accesses = tx
+            .prepare_cached(&insert_accesses_sql(ACCESSES_PER_INSERT))
             .map_err(sql_error)?;
         let mut session = IngestSession {
             tx,
@@ -391,8 +684,11 @@ impl<'t> IngestSession<'t> {
             store,
             run_row: 0,
             run_id: header.run_id.clone(),
-            processes: HashMap::new(),
+            processes: FastMap::default(),
+            last_process: None,
             insert_access,
+            insert_accesses,
+            pending: Vec::with_capacity(ACCESSES_PER_INSERT),
             report: IngestReport {
                 run_id: header.run_id.clone(),
                 ..IngestReport::default()
@@ -461,10 +757,10 @@ impl<'t> IngestSession<'t> {
             .prepare_cached(
                 "INSERT INTO runs (run_id, machine, hostname, os, backend, tot_version, record_version, \
                  argv, cwd, start_time, end_time, exit) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )
             .and_then(|mut stmt| {
-                stmt.query_row(
+                stmt.insert(
                     params![
                         header.run_id,
                         machine,
@@ -479,7 +775,6 @@ impl<'t> IngestSession<'t> {
                         time_to_sql(header.end),
                         exit
                     ],
-                    |row| row.get(0),
                 )
             })
             .map_err(|e| self.sql_error(e))?;
@@ -510,10 +805,10 @@ impl<'t> IngestSession<'t> {
             None => self
                 .tx
                 .prepare_cached(
-                    "INSERT INTO machines (machine_id, hostname, os) VALUES (?1, ?2, ?3) RETURNING id",
+                    "INSERT INTO machines (machine_id, hostname, os) VALUES (?1, ?2, ?3)",
                 )
                 .and_then(|mut stmt| {
-                    stmt.query_row(params![header.machine_id, header.hostname, header.os], |row| row.get(0))
+                    stmt.insert(params![header.machine_id, header.hostname, header.os])
                 })
                 .map_err(|e| self.sql_error(e)),
         }
@@ -526,7 +821,7 @@ impl<'t> IngestSession<'t> {
         let id = intern(
             self.tx,
             "SELECT id FROM paths WHERE path = ?1",
-            "INSERT INTO paths (path) VALUES (?1) RETURNING id",
+            "INSERT INTO paths (path) VALUES (?1) ON CONFLICT DO NOTHING",
             path,
         )
         .map_err(|e| self.sql_error(e))?;
@@ -535,29 +830,31 @@ impl<'t> IngestSession<'t> {
     }
 
     fn intern_content(&mut self, sha256: &str, size: Option<u64>) -> Result<i64, Error> {
-        let stored = sha_to_sql(sha256);
-        if let Some(&id) = self.cache.contents.get(&stored) {
+        let mut raw = [0u8; 32];
+        let stored: &[u8] = match decode_sha256(sha256, &mut raw) {
+            true => &raw,
+            false => sha256.as_bytes(),
+        };
+        if let Some(&id) = self.cache.contents.get(stored) {
             return Ok(id);
         }
-        let existing: Option<i64> = self
+        let size = size.and_then(|s| i64::try_from(s).ok());
+        let inserted: Option<i64> = self
             .tx
-            .prepare_cached("SELECT id FROM contents WHERE sha256 = ?1")
-            .and_then(|mut stmt| stmt.query_row([&stored], |row| row.get(0)).optional())
+            .prepare_cached(
+                "INSERT INTO contents (sha256, size) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut stmt| inserted_id(self.tx, stmt.execute(params![stored, size])))
             .map_err(|e| self.sql_error(e))?;
-        let id = match existing {
+        let id = match inserted {
             Some(id) => id,
             None => self
                 .tx
-                .prepare_cached("INSERT INTO contents (sha256, size) VALUES (?1, ?2) RETURNING id")
-                .and_then(|mut stmt| {
-                    stmt.query_row(
-                        params![stored, size.and_then(|s| i64::try_from(s).ok())],
-                        |row| row.get(0),
-                    )
-                })
+                .prepare_cached("SELECT id FROM contents WHERE sha256 = ?1")
+                .and_then(|mut stmt| stmt.query_row([stored], |row| row.get(0)))
                 .map_err(|e| self.sql_error(e))?,
         };
-        self.cache.contents.insert(stored, id);
+        self.cache.contents.insert(stored.to_vec(), id);
         Ok(id)
     }
 
@@ -569,7 +866,7 @@ impl<'t> IngestSession<'t> {
         let id = intern(
             self.tx,
             "SELECT id FROM argvs WHERE argv = ?1",
-            "INSERT INTO argvs (argv) VALUES (?1) RETURNING id",
+            "INSERT INTO argvs (argv) VALUES (?1) ON CONFLICT DO NOTHING",
             &text,
         )
         .map_err(|e| self.sql_error(e))?;
@@ -584,7 +881,7 @@ impl<'t> IngestSession<'t> {
         let id = intern(
             self.tx,
             "SELECT id FROM notes WHERE note = ?1",
-            "INSERT INTO notes (note) VALUES (?1) RETURNING id",
+            "INSERT INTO notes (note) VALUES (?1) ON CONFLICT DO NOTHING",
             note,
         )
         .map_err(|e| self.sql_error(e))?;
@@ -595,16 +892,20 @@ impl<'t> IngestSession<'t> {
     /// The row of a process of this run, made as a placeholder when the record has not
     /// described it (yet).
     fn process_row(&mut self, process_id: &str) -> Result<i64, Error> {
+        if let Some((last, row)) = &self.last_process {
+            if last == process_id {
+                return Ok(*row);
+            }
+        }
         if let Some(&(row, _)) = self.processes.get(process_id) {
+            self.last_process = Some((process_id.to_string(), row));
             return Ok(row);
         }
         let local_id = local_process_id(&self.run_id, process_id);
         let row = self
             .tx
-            .prepare_cached(
-                "INSERT INTO processes (run, local_id, pid) VALUES (?1, ?2, 0) RETURNING id",
-            )
-            .and_then(|mut stmt| stmt.query_row(params![self.run_row, local_id], |row| row.get(0)))
+            .prepare_cached("INSERT INTO processes (run, local_id, pid) VALUES (?1, ?2, 0)")
+            .and_then(|mut stmt| stmt.insert(params![self.run_row, local_id]))
             .map_err(|e| self.sql_error(e))?;
         self.processes.insert(process_id.to_string(), (row, false));
         Ok(row)
@@ -655,13 +956,21 @@ impl<'t> IngestSession<'t> {
                             .prepare_cached(
                                 "INSERT INTO processes (run, local_id, pid, parent, exe, argv, cwd, \
                                  start_time, end_time, exit) \
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                             )
                             .and_then(|mut stmt| {
-                                stmt.query_row(
-                                    params![self.run_row, local_id, process.pid, parent, exe, argv, cwd, start, end, exit],
-                                    |row| row.get(0),
-                                )
+                                stmt.insert(params![
+                                    self.run_row,
+                                    local_id,
+                                    process.pid,
+                                    parent,
+                                    exe,
+                                    argv,
+                                    cwd,
+                                    start,
+                                    end,
+                                    exit
+                                ])
                             })
                             .map_err(|e| self.sql_error(e))?
                     }
@@ -689,25 +998,40 @@ impl<'t> IngestSession<'t> {
             Some(note) => Some(self.intern_note(note)?),
             None => None,
         };
-        let inserted = self
-            .insert_access
-            .execute(params![
-                process,
-                ord,
-                schema::kind_code(access.kind),
-                path,
-                content,
-                source,
-                access.mtime,
-                time_to_sql(access.time),
-                note
-            ])
-            .map_err(|e| Error::sqlite(self.store, e))?;
-        if inserted == 0 {
-            self.report.accesses_known += 1;
-        } else {
-            self.report.accesses_added += 1;
+        self.pending.push(AccessRow {
+            process,
+            ord,
+            kind: schema::kind_code(access.kind),
+            path,
+            content,
+            source,
+            mtime: access.mtime,
+            time: time_to_sql(access.time),
+            note,
+        });
+        if self.pending.len() == ACCESSES_PER_INSERT {
+            self.flush_accesses()?;
         }
+        Ok(())
+    }
+
+    /// Inserts the pending accesses: many rows per statement when there are enough (one
+    /// statement per row spent most of ingest in SQLite's per-statement setup).
+    /// Accesses already in the store are skipped by their key and counted as known.
+    fn flush_accesses(&mut self) -> Result<(), Error> {
+        let rows = std::mem::take(&mut self.pending);
+        let inserted = if rows.len() == ACCESSES_PER_INSERT {
+            bind_and_run(&mut self.insert_accesses, &rows)
+        } else {
+            rows.chunks(1)
+                .map(|row| bind_and_run(&mut self.insert_access, row))
+                .sum::<rusqlite::Result<usize>>()
+        }
+        .map_err(|e| Error::sqlite(self.store, e))?;
+        self.report.accesses_added += inserted as u64;
+        self.report.accesses_known += (rows.len() - inserted) as u64;
+        self.pending = rows;
+        self.pending.clear();
         Ok(())
     }
 
@@ -715,7 +1039,8 @@ impl<'t> IngestSession<'t> {
         self.report.skipped_lines.push(error);
     }
 
-    fn finish(self) -> Result<IngestReport, Error> {
+    fn finish(mut self) -> Result<IngestReport, Error> {
+        self.flush_accesses()?;
         let mut report = self.report;
         report.undescribed_processes = self
             .processes
@@ -726,21 +1051,29 @@ impl<'t> IngestSession<'t> {
     }
 }
 
-/// Looks a value up in an intern table, inserting it when absent.
+/// The id of the row an `INSERT ... ON CONFLICT DO NOTHING` added, if it added one.
+/// (`RETURNING` would say the same, but SQLite buffers returned rows in a temporary
+/// table, which made interning several times slower.)
+fn inserted_id(
+    conn: &Connection,
+    changes: rusqlite::Result<usize>,
+) -> rusqlite::Result<Option<i64>> {
+    Ok((changes? > 0).then(|| conn.last_insert_rowid()))
+}
+
+/// Interns a value: inserts it, or when it is already there, looks its id up. (Insert
+/// first: a value missing from the cache is usually new.)
 fn intern<V: rusqlite::ToSql + ?Sized>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     select: &str,
     insert: &str,
     value: &V,
 ) -> rusqlite::Result<i64> {
-    let existing: Option<i64> = tx
-        .prepare_cached(select)?
-        .query_row([value], |row| row.get(0))
-        .optional()?;
-    match existing {
+    let inserted = inserted_id(tx, tx.prepare_cached(insert)?.execute([value]))?;
+    match inserted {
         Some(id) => Ok(id),
         None => tx
-            .prepare_cached(insert)?
+            .prepare_cached(select)?
             .query_row([value], |row| row.get(0)),
     }
 }
@@ -787,57 +1120,23 @@ impl SqliteStore {
 
 impl ProvenanceStore for SqliteStore {
     fn ingest_record(&mut self, record: &RunRecord) -> Result<IngestReport, Error> {
-        self.ingest_with(&record.header, |session| {
-            for process in &record.processes {
-                session.process(process)?;
-            }
-            for access in &record.accesses {
-                session.access(access)?;
-            }
-            Ok(())
-        })
+        self.ingest_record_now(record)
     }
 
     fn ingest_file(
         &mut self,
         record: &Path,
-        progress: &mut dyn FnMut(u64),
+        observer: &mut dyn IngestObserver,
     ) -> Result<IngestReport, Error> {
-        let file = File::open(record).map_err(|e| Error::io(record, e))?;
-        let count = Rc::new(Cell::new(0));
-        let counting = CountingReader {
-            inner: file,
-            count: Rc::clone(&count),
-        };
-        let (header, lines) =
-            tot_record::read_header(BufReader::with_capacity(256 * 1024, counting), record)
-                .map_err(Error::record)?;
-        self.ingest_with(&header, |session| {
-            let mut since_progress = 0;
-            for (line, parsed) in lines {
-                match parsed {
-                    Ok(RecordLine::Process(process)) => session.process(&process)?,
-                    Ok(RecordLine::Access(access)) => session.access(&access)?,
-                    Ok(RecordLine::Header(_)) => session.skip(LineError {
-                        path: Some(record.to_path_buf()),
-                        line,
-                        message: "a second header line (one record per file)".into(),
-                        is_io: false,
-                    }),
-                    Err(error) if error.is_io => {
-                        return Err(Error::io(record, std::io::Error::other(error.message)));
-                    }
-                    Err(error) => session.skip(error),
-                }
-                since_progress += 1;
-                if since_progress == PROGRESS_EVERY {
-                    since_progress = 0;
-                    progress(count.get());
-                }
-            }
-            progress(count.get());
-            Ok(())
-        })
+        self.ingest_file_now(record, observer)
+    }
+
+    fn ingest_files(
+        &mut self,
+        records: &[PathBuf],
+        observer: &mut dyn IngestObserver,
+    ) -> Result<BatchOutcome, Error> {
+        self.ingest_batch(records.iter().map(|r| RecordSource::File(r)), observer)
     }
 
     fn stats(&self) -> Result<StoreStats, Error> {
@@ -953,16 +1252,16 @@ impl ProvenanceStore for SqliteStore {
             Role::Used => INPUT_KINDS_SQL,
         };
         let sql = format!(
-            "{ACCESS_COLUMNS} WHERE a.content = ?1 AND a.kind IN {kinds} \
-             ORDER BY COALESCE(a.access_time, pr.start_time, 0) DESC, a.id DESC"
+            "{ACCESS_COLUMNS} WHERE a.content = ?1 AND a.kind {kinds} \
+             ORDER BY COALESCE(a.access_time, pr.start_time, 0) DESC, a.process DESC, a.ord DESC"
         );
         self.accesses(&sql, content.0)
     }
 
     fn producing_accesses_at_path(&self, path: PathKey) -> Result<Vec<AccessInfo>, Error> {
         let sql = format!(
-            "{ACCESS_COLUMNS} WHERE a.path = ?1 AND a.kind IN {PRODUCING_KINDS_SQL} \
-             ORDER BY COALESCE(a.access_time, pr.start_time, 0) DESC, a.id DESC"
+            "{ACCESS_COLUMNS} WHERE a.path = ?1 AND a.kind {PRODUCING_KINDS_SQL} \
+             ORDER BY COALESCE(a.access_time, pr.start_time, 0) DESC, a.process DESC, a.ord DESC"
         );
         self.accesses(&sql, path.0)
     }
@@ -1040,6 +1339,35 @@ impl ProvenanceStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queries_use_indexes_not_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("store.sqlite")).unwrap();
+        let queries = [
+            format!(
+                "{ACCESS_COLUMNS} WHERE a.content = 1 AND a.kind {PRODUCING_KINDS_SQL} \
+                 ORDER BY COALESCE(a.access_time, pr.start_time, 0) DESC"
+            ),
+            format!("{ACCESS_COLUMNS} WHERE a.content = 1 AND a.kind {INPUT_KINDS_SQL}"),
+            format!("{ACCESS_COLUMNS} WHERE a.path = 1 AND a.kind {PRODUCING_KINDS_SQL}"),
+            format!("{ACCESS_COLUMNS} WHERE a.process = 1 ORDER BY a.ord"),
+        ];
+        for sql in queries {
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN")),
+                "{sql}\n{plan:#?}"
+            );
+        }
+    }
 
     #[test]
     fn access_ord_uses_positions_and_hashes_foreign_ids() {

@@ -7,8 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tot_api::Bytes;
-use tot_store::{ErrorKind, FileQuery, IngestReport, ProvenanceStore as _, SqliteStore};
+
+use tot_store::{
+    BatchOutcome, ErrorKind, FileQuery, IngestObserver, IngestReport, ProvenanceStore as _,
+    SqliteStore,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -195,14 +201,62 @@ struct Totals {
     refused: u64,
 }
 
-impl Totals {
-    fn add(&mut self, report: &IngestReport) {
-        self.records += 1;
-        self.overlapping += u64::from(report.run_was_known);
-        self.accesses_added += report.accesses_added;
-        self.accesses_known += report.accesses_known;
-        self.processes_added += report.processes_added;
-        self.skipped_lines += report.skipped_lines.len() as u64;
+/// Follows `tot db add`: the progress bar, Ctrl-C, and each record's warnings.
+struct AddObserver<'a> {
+    records: &'a [PathBuf],
+    sizes: &'a [u64],
+    bar: &'a indicatif::ProgressBar,
+    interrupted: &'a AtomicBool,
+    done_before: u64,
+    totals: Totals,
+}
+
+impl IngestObserver for AddObserver<'_> {
+    fn record_started(&mut self, index: usize) {
+        let name = self.records[index]
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.bar.set_message(name);
+    }
+
+    fn progress(&mut self, bytes_read: u64) {
+        self.bar.set_position(self.done_before + bytes_read);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    fn record_finished(&mut self, index: usize, result: Result<IngestReport, tot_store::Error>) {
+        let record = &self.records[index];
+        self.done_before += self.sizes[index];
+        self.bar.set_position(self.done_before);
+        let totals = &mut self.totals;
+        self.bar.suspend(|| match result {
+            Ok(report) => {
+                for problem in &report.skipped_lines {
+                    eprintln!("tot: warning: skipped {problem}");
+                }
+                if report.undescribed_processes > 0 {
+                    eprintln!(
+                        "tot: warning: {}: {} processes are referred to but never described",
+                        record.display(),
+                        report.undescribed_processes
+                    );
+                }
+                totals.records += 1;
+                totals.overlapping += u64::from(report.run_was_known);
+                totals.accesses_added += report.accesses_added;
+                totals.accesses_known += report.accesses_known;
+                totals.processes_added += report.processes_added;
+                totals.skipped_lines += report.skipped_lines.len() as u64;
+            }
+            Err(err) => {
+                eprintln!("tot: error: {err}");
+                totals.refused += 1;
+            }
+        });
     }
 }
 
@@ -228,46 +282,27 @@ fn run_add(store_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         indicatif::ProgressBar::hidden()
     };
 
-    let mut totals = Totals::default();
-    let mut done_before = 0;
-    for (record, size) in records.iter().zip(&sizes) {
-        let name = record
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        bar.set_message(name);
-        let result = store.ingest_file(record, &mut |read| bar.set_position(done_before + read));
-        done_before += size;
-        bar.set_position(done_before);
-        match result {
-            Ok(report) => {
-                bar.suspend(|| {
-                    for problem in &report.skipped_lines {
-                        eprintln!("tot: warning: skipped {problem}");
-                    }
-                    if report.undescribed_processes > 0 {
-                        eprintln!(
-                            "tot: warning: {}: {} processes are referred to but never described",
-                            record.display(),
-                            report.undescribed_processes
-                        );
-                    }
-                });
-                totals.add(&report);
-            }
-            // A record that cannot be read is reported and the others still added; a
-            // store that cannot be written stops everything.
-            Err(err) if matches!(err.kind(), ErrorKind::Record | ErrorKind::Io) => {
-                bar.suspend(|| eprintln!("tot: error: {err}"));
-                totals.refused += 1;
-            }
-            Err(err) => {
-                bar.finish_and_clear();
-                return Err(err.into());
-            }
-        }
+    // The first Ctrl-C rolls back the record being added and keeps the ones before it; a
+    // second one ends tot at once (the open transaction is then rolled back by SQLite).
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&interrupted))
+            .context("cannot handle Ctrl-C")?;
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("cannot handle Ctrl-C")?;
     }
+    let mut observer = AddObserver {
+        records: &records,
+        sizes: &sizes,
+        bar: &bar,
+        interrupted: &interrupted,
+        done_before: 0,
+        totals: Totals::default(),
+    };
+    let outcome = store.ingest_files(&records, &mut observer);
     bar.finish_and_clear();
+    let outcome = outcome?;
+    let totals = observer.totals;
 
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -293,6 +328,13 @@ fn run_add(store_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
             "{} malformed line(s) skipped (see the warnings above)",
             totals.skipped_lines
         )?;
+    }
+    if outcome == BatchOutcome::Interrupted {
+        eprintln!(
+            "tot: interrupted: the record being added was rolled back; the {} added before it are kept",
+            totals.records
+        );
+        return Ok(ExitCode::from(130));
     }
     if totals.refused > 0 {
         writeln!(
