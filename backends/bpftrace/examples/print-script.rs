@@ -1,7 +1,7 @@
 //! Print the bpftrace program tot would run on this machine (`syscalls` as the first
 //! argument: the per-call tracepoint form).
 
-use tot_backend_bpftrace::script::{generate, Arch, Probes};
+use tot_backend_bpftrace::script::{generate, Arch, Failures, Probes};
 
 fn main() {
     let probes = match (std::env::args().nth(1).as_deref(), Arch::current()) {
@@ -10,7 +10,7 @@ fn main() {
     };
     print!(
         "{}",
-        generate(probes, |name| {
+        generate(probes, Failures::Skip, |name| {
             std::path::Path::new(&format!(
                 "/sys/kernel/tracing/events/syscalls/sys_enter_{name}"
             ))

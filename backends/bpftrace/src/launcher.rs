@@ -25,7 +25,7 @@ use tot_launch::{resolve_command, signal_name, OutputFifo, SignalForwarder};
 use tot_script_format::{parse_reader, ReorderSink, ScriptParser};
 
 use crate::gate::{is_plain_word, make_fifo, wait_for, GatedChild};
-use crate::script::{self, Arch, Probes, STRING_LIMIT};
+use crate::script::{self, Arch, Failures, Probes, STRING_LIMIT};
 
 /// How to install bpftrace, for error messages.
 pub const INSTALL_FIX: &str =
@@ -47,7 +47,8 @@ const TRACEFS_DIRS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracin
 ///
 /// Options (from the configuration): `path` (the bpftrace binary), `probes` (`raw`, the
 /// default: two `raw_syscalls` tracepoints; or `syscalls`: one `syscalls:sys_*_NAME` pair
-/// per call, much slower to attach, see [`Probes`]), `perf_rb_pages` (per-CPU output buffer
+/// per call, much slower to attach, see [`Probes`]), `failures` (`skip`, the default: failed
+/// calls are not printed, see [`Failures`]; or `keep`), `perf_rb_pages` (per-CPU output buffer
 /// pages, default 1024) and `map_keys_max` (default 65536).
 #[derive(Debug, Default, Clone)]
 pub struct BpftraceBackend;
@@ -212,7 +213,11 @@ impl Backend for BpftraceBackend {
             (Some("syscalls"), _) | (_, None) => Probes::PerSyscall,
             (_, Some(arch)) => Probes::Raw(arch),
         };
-        let program_text = script::generate(probes, |name| {
+        let failures = match request.options.get("failures").map(String::as_str) {
+            Some("keep") => Failures::Keep,
+            _ => Failures::Skip,
+        };
+        let program_text = script::generate(probes, failures, |name| {
             tracefs_dir
                 .join(format!("events/syscalls/sys_enter_{name}"))
                 .exists()

@@ -263,7 +263,11 @@ impl Arch {
 /// syscall entry and printed at exit, when the kernel has copied the strings in, so they
 /// are resident and readable. Per-task entries are deleted when the task exits, so the
 /// maps stay small on long builds.
-pub fn generate(probes: Probes, mut has_syscall: impl FnMut(&str) -> bool) -> String {
+pub fn generate(
+    probes: Probes,
+    failures: Failures,
+    mut has_syscall: impl FnMut(&str) -> bool,
+) -> String {
     let mut out = String::new();
     let header = tot_script_format::header_line(
         tot_script_format::Os::Linux,
@@ -311,7 +315,7 @@ pub fn generate(probes: Probes, mut has_syscall: impl FnMut(&str) -> bool) -> St
                     out,
                     "tracepoint:syscalls:sys_exit_{} /@traced[tid]/ {{\n  $r = (int64)args->ret;\n  {}\n}}",
                     call.name,
-                    print_statements(call).join("\n  ")
+                    guarded(failures, print_statements(call)).join("\n  ")
                 );
             }
         }
@@ -333,7 +337,7 @@ pub fn generate(probes: Probes, mut has_syscall: impl FnMut(&str) -> bool) -> St
                 enter.push(format!("if ($id == {number}) {{ {saves} }}"));
                 exit.push(format!(
                     "if ($id == {number}) {{\n    {}\n  }}",
-                    print_statements(call).join("\n    ")
+                    guarded(failures, print_statements(call)).join("\n    ")
                 ));
             }
             let _ = writeln!(
@@ -351,6 +355,26 @@ pub fn generate(probes: Probes, mut has_syscall: impl FnMut(&str) -> bool) -> St
         }
     }
     out
+}
+
+/// Whether failed calls are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Failures {
+    /// Only calls that succeeded: the default. The provenance builder ignores failed calls,
+    /// and on a C build most opens are failed header lookups (ENOENT): skipping them in the
+    /// kernel halves the events to carry.
+    #[default]
+    Skip,
+    /// Every call, with its errno.
+    Keep,
+}
+
+/// The print statements, run only for successful calls unless failures are kept.
+fn guarded(failures: Failures, statements: Vec<String>) -> Vec<String> {
+    match failures {
+        Failures::Keep => statements,
+        Failures::Skip => vec![format!("if ($r >= 0) {{ {} }}", statements.join(" "))],
+    }
 }
 
 fn field_name(arg: Arg) -> Option<&'static str> {
@@ -479,7 +503,7 @@ mod tests {
 
     #[test]
     fn only_existing_tracepoints_are_named() {
-        let script = generate(Probes::PerSyscall, |name| {
+        let script = generate(Probes::PerSyscall, Failures::Keep, |name| {
             name != "open" && name != "rename"
         });
         assert!(script.contains("sys_exit_openat "));
@@ -499,7 +523,7 @@ mod tests {
         for name in traced_calls() {
             assert!(Arch::X86_64.syscall_number(name).is_some(), "{name}");
         }
-        let script = generate(Probes::Raw(Arch::Aarch64), |_| true);
+        let script = generate(Probes::Raw(Arch::Aarch64), Failures::Skip, |_| true);
         assert!(
             script.contains("if ($id == 56) { @a0[tid]"),
             "openat is 56 on arm64"
@@ -509,8 +533,8 @@ mod tests {
 
     #[test]
     fn each_printf_carries_at_most_one_string() {
-        let script =
-            generate(Probes::PerSyscall, |_| true) + &generate(Probes::Raw(Arch::X86_64), |_| true);
+        let script = generate(Probes::PerSyscall, Failures::Skip, |_| true)
+            + &generate(Probes::Raw(Arch::X86_64), Failures::Keep, |_| true);
         for format in printf_formats(&script) {
             assert!(format.matches("%s").count() <= 1, "{format}");
         }

@@ -157,7 +157,16 @@ impl ScriptParser {
             Os::Linux => number::<u32>(body[3], "tid")?,
         };
         let args = &body[4..];
-        if tag != b"A" {
+        // A record of the same thread ends an exec still waiting for arguments, unless it
+        // is older than the exec: per-CPU buffers can deliver an earlier record late.
+        let ends_pending = self
+            .pending_exec
+            .get(&tid)
+            .is_some_and(|exec| match (exec.ts, ts) {
+                (Some(exec_ts), Some(ts)) => ts >= exec_ts,
+                _ => true,
+            });
+        if tag != b"A" && ends_pending {
             if let Some(exec) = self.pending_exec.remove(&tid) {
                 sink.diagnostic(Diagnostic {
                     severity: Severity::Warning,

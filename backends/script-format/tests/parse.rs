@@ -395,3 +395,29 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn an_older_record_between_exec_arguments_does_not_cut_the_exec() {
+    // bpftrace drains per-CPU buffers in turn: a record the thread made before its exec,
+    // on another CPU, can land between the exec's argument lines.
+    let (rec, summary) = record(&[
+        line(&[b"E", b"100", b"7", b"7", b"/bin/cc1", b"2", b"0"]),
+        line(&[b"A", b"100", b"7", b"7", b"0", b"cc1"]),
+        line(&[b"S", b"90", b"7", b"7", b"close", b"0", b"0", b"3"]),
+        line(&[b"A", b"100", b"7", b"7", b"1", b"x.c"]),
+    ]);
+    assert_eq!(summary.malformed, 0, "{:?}", rec.diagnostics);
+    assert!(rec.diagnostics.is_empty(), "{:?}", rec.diagnostics);
+    assert_eq!(rec.events[0].ev, EventKind::Close { fd: 3 });
+    match &rec.events[1].ev {
+        EventKind::Exec {
+            argv,
+            argv_truncated,
+            ..
+        } => {
+            assert_eq!(argv.len(), 2);
+            assert!(!argv_truncated);
+        }
+        other => panic!("expected exec, got {other:?}"),
+    }
+}
