@@ -8,4 +8,5 @@ mod support;
 
 mod bpftrace;
 mod plugins;
+mod store;
 mod strace;
