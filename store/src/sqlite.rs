@@ -23,13 +23,13 @@
 //! for each other instead of failing, readers never block, and an interrupted ingest
 //! (Ctrl-C, a crash) leaves the store as it was before that record.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::{
@@ -59,9 +59,6 @@ const CACHE_LIMIT: usize = 2_000_000;
 /// A batch commits at least this often, so other writers wait little and a crash loses
 /// little finished work.
 const BATCH_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// How often (in lines) ingest reports progress.
-const PROGRESS_EVERY: u64 = 4096;
 
 /// The provenance store in an SQLite file.
 #[derive(Debug)]
@@ -365,46 +362,74 @@ impl SqliteStore {
         observer: &mut dyn IngestObserver,
     ) -> Result<IngestReport, Error> {
         let file = File::open(record).map_err(|e| Error::io(record, e))?;
-        let count = Rc::new(Cell::new(0));
+        let count = Arc::new(AtomicU64::new(0));
         let counting = CountingReader {
             inner: file,
-            count: Rc::clone(&count),
+            count: Arc::clone(&count),
         };
         let (header, lines) =
             tot_record::read_header(BufReader::with_capacity(256 * 1024, counting), record)
                 .map_err(Error::record)?;
         let store = self.path.clone();
-        self.ingest_with(&header, |session| {
-            let mut since_progress = 0;
-            for (line, parsed) in lines {
-                match parsed {
-                    Ok(RecordLine::Process(process)) => session.process(&process)?,
-                    Ok(RecordLine::Access(access)) => session.access(&access)?,
-                    Ok(RecordLine::Header(_)) => session.skip(LineError {
-                        path: Some(record.to_path_buf()),
-                        line,
-                        message: "a second header line (one record per file)".into(),
-                        is_io: false,
-                    }),
-                    Err(error) if error.is_io => {
-                        return Err(Error::io(record, std::io::Error::other(error.message)));
+        // Lines are parsed on a second thread while this one writes: JSON parsing costs
+        // about as much as the inserts, so the two overlap.
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<ParsedLine>>(8);
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(LINES_PER_MESSAGE);
+                for line in lines {
+                    batch.push(line);
+                    if batch.len() == LINES_PER_MESSAGE {
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(LINES_PER_MESSAGE));
+                        if sender.send(full).is_err() {
+                            return; // The writer stopped (an error, or cancelled).
+                        }
                     }
-                    Err(error) => session.skip(error),
                 }
-                since_progress += 1;
-                if since_progress == PROGRESS_EVERY {
-                    since_progress = 0;
-                    observer.progress(count.get());
+                if !batch.is_empty() {
+                    let _ = sender.send(batch);
+                }
+            });
+            let receiver = receiver;
+            self.ingest_with(&header, move |session| {
+                for batch in receiver {
+                    for (line, parsed) in batch {
+                        match parsed {
+                            Ok(RecordLine::Process(process)) => session.process(&process)?,
+                            Ok(RecordLine::Access(access)) => session.access(&access)?,
+                            Ok(RecordLine::Header(_)) => session.skip(LineError {
+                                path: Some(record.to_path_buf()),
+                                line,
+                                message: "a second header line (one record per file)".into(),
+                                is_io: false,
+                            }),
+                            Err(error) if error.is_io => {
+                                return Err(Error::io(
+                                    record,
+                                    std::io::Error::other(error.message),
+                                ));
+                            }
+                            Err(error) => session.skip(error),
+                        }
+                    }
+                    observer.progress(count.load(Ordering::Relaxed));
                     if observer.cancelled() {
                         return Err(Error::new(ErrorKind::Interrupted, Some(&store)));
                     }
                 }
-            }
-            observer.progress(count.get());
-            Ok(())
+                Ok(())
+            })
         })
     }
 }
+
+/// A line as the parsing thread hands it over.
+type ParsedLine = (usize, Result<RecordLine, LineError>);
+
+/// Lines per message from the parsing thread: few enough to report progress and notice
+/// Ctrl-C often, many enough that the channel costs nothing.
+const LINES_PER_MESSAGE: usize = 1024;
 
 /// A record to add in a batch.
 #[derive(Debug, Clone, Copy)]
@@ -474,13 +499,13 @@ fn read_schema_version(conn: &Connection) -> rusqlite::Result<u32> {
 /// A reader that counts the bytes read through it, for progress.
 struct CountingReader<R> {
     inner: R,
-    count: Rc<Cell<u64>>,
+    count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
