@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use tot_api::{AccessKind, Bytes, ExitStatus, FileAccess, ProcessEntry, RunRecord};
+use tot_api::{AccessKind, ExitStatus, FileAccess, ProcessEntry, RunRecord};
+use tot_store::lineage::display_argv as shell_words;
+
+use super::db::format_time;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -186,29 +189,4 @@ pub fn describe_exit(exit: Option<&ExitStatus>) -> String {
         }
         Some(ExitStatus::Unknown) | None => "exit unknown".into(),
     }
-}
-
-/// Arguments joined for reading, quoted where a shell would need it.
-pub fn shell_words(argv: &[Bytes]) -> String {
-    argv.iter()
-        .map(|arg| {
-            let text = arg.to_str_lossy();
-            let plain = !text.is_empty()
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
-            if plain {
-                text.into_owned()
-            } else {
-                format!("'{}'", text.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// A timestamp in RFC 3339, UTC, to the millisecond.
-pub fn format_time(ns: u64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
-    humantime::format_rfc3339_millis(time).to_string()
 }
