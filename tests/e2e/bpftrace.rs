@@ -373,9 +373,14 @@ fn import_dtruss_refuses_a_log_sip_emptied() {
 fn bpftrace_without_root_is_a_clear_error() {
     require("setpriv");
     let sb = Sandbox::new();
+    // A copy nobody can reach: the build tree may sit under a directory only root can enter.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(sb.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let tot = sb.path().join("tot");
+    std::fs::copy(env!("CARGO_BIN_EXE_tot"), &tot).expect("copy tot");
     let output = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_tot"))
+        .arg(&tot)
         .args(["run", "--backend", "bpftrace", "--", "/bin/true"])
         .current_dir("/")
         .env("TOT_DATA_DIR", "/tmp/tot-e2e-nobody-never-written")
