@@ -750,6 +750,82 @@ fn a_batch_keeps_each_record_whole_and_stops_cleanly_when_cancelled() {
     assert_eq!(counts(&fresh), (1, 2, 3));
 }
 
+/// Cancels in the middle of the record at `index` (from its progress reports).
+struct CancelInside {
+    index: usize,
+    current: usize,
+    progress_seen: bool,
+    finished: Vec<usize>,
+}
+
+impl IngestObserver for CancelInside {
+    fn record_started(&mut self, index: usize) {
+        self.current = index;
+    }
+
+    fn progress(&mut self, _bytes_read: u64) {
+        if self.current == self.index {
+            self.progress_seen = true;
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.progress_seen
+    }
+
+    fn record_finished(&mut self, index: usize, result: Result<IngestReport, tot_store::Error>) {
+        result.expect("records before the cancelled one are added");
+        self.finished.push(index);
+    }
+}
+
+#[test]
+fn cancelling_inside_a_record_drops_it_and_keeps_the_ones_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("store.sqlite")).unwrap();
+    let (a, b) = two_machines();
+    let mut big = Run::new("r-big", "m", "h", &["big"]);
+    let p = big.process(1, None, &["big"], 1_000);
+    for n in 0..5_000u64 {
+        big.access(
+            &p,
+            AccessKind::Read,
+            format!("/big/{n}"),
+            Some(&n.to_string()),
+            1_000 + n,
+        );
+    }
+    let files = [
+        a.write_to(dir.path(), "a.jsonl"),
+        big.write_to(dir.path(), "big.jsonl"),
+        b.write_to(dir.path(), "b.jsonl"),
+    ];
+    let mut observer = CancelInside {
+        index: 1,
+        current: 0,
+        progress_seen: false,
+        finished: Vec::new(),
+    };
+    let outcome = store.ingest_files(&files, &mut observer).unwrap();
+    assert_eq!(outcome, BatchOutcome::Interrupted);
+    assert_eq!(observer.finished, vec![0]);
+    assert_eq!(counts(&store), (1, 2, 3));
+    let runs: Vec<String> = store
+        .runs(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run)
+        .collect();
+    assert_eq!(runs, vec!["r-a".to_string()]);
+    // The store goes on working: the rest can be added now.
+    let mut all = Recorder {
+        results: Vec::new(),
+        cancel_after: usize::MAX,
+    };
+    store.ingest_files(&files, &mut all).unwrap();
+    assert_eq!(counts(&store), (3, 5, 5_006));
+}
+
 #[test]
 fn export_is_prov_json_with_entities_named_by_hash() {
     let dir = tempfile::tempdir().unwrap();
