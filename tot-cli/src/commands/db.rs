@@ -23,6 +23,9 @@ Examples:
   tot db stats
   tot db --db team.sqlite stats --json";
 
+/// Inputs smaller than this are added without a progress bar.
+const PROGRESS_BAR_BYTES: u64 = 1024 * 1024;
+
 /// The store's file name inside tot's data directory.
 pub const STORE_FILE: &str = "store.sqlite";
 
@@ -268,7 +271,8 @@ fn run_add(store_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         .map(|r| std::fs::metadata(r).map(|m| m.len()).unwrap_or(0))
         .collect();
     let total: u64 = sizes.iter().sum();
-    let bar = if !args.quiet && std::io::stderr().is_terminal() {
+    // A bar only for inputs that take a moment: on a terminal, and over a megabyte.
+    let bar = if !args.quiet && std::io::stderr().is_terminal() && total >= PROGRESS_BAR_BYTES {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
