@@ -283,6 +283,13 @@ fn records_from_two_machines_join_by_content_in_lineage_show_and_runs() {
     assert_eq!(runs[0]["exit_code"], 0);
 }
 
+/// A PROV-JSON relation: its section, required fields, and which node kind each id field names.
+type Relation = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
 /// Checks a document against what the W3C PROV-JSON schema requires, with our own reading
 /// of it (not tot's types): the sections and their shapes, literals, required relation
 /// fields, date-times, declared prefixes, and that relations name existing nodes.
@@ -396,7 +403,7 @@ fn check_prov_json(doc: &Value) {
         }
     }
     // (section, required fields, field -> the node kind it names)
-    let relations: &[(&str, &[&str], &[(&str, &str)])] = &[
+    let relations: &[Relation] = &[
         (
             "used",
             &["prov:activity"],
