@@ -314,15 +314,9 @@ fn bpftrace_refuses_a_missing_command_with_127() {
 }
 
 fn dtruss_corpus(name: &str) -> std::path::PathBuf {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../../shared/corpus/dtruss"),
-        manifest.join("../shared/corpus/dtruss"),
-    ]
-    .into_iter()
-    .find(|dir| dir.is_dir())
-    .expect("the shared corpus next to the repository")
-    .join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/corpus/dtruss")
+        .join(name)
 }
 
 #[test]

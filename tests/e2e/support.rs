@@ -13,7 +13,10 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn new() -> Self {
         Sandbox {
-            dir: tempfile::Builder::new().prefix("tot-e2e-").tempdir().expect("temp dir"),
+            dir: tempfile::Builder::new()
+                .prefix("tot-e2e-")
+                .tempdir()
+                .expect("temp dir"),
         }
     }
 
@@ -152,7 +155,10 @@ pub fn path_of(access: &Value) -> String {
 
 /// sha256 of a file, as lowercase hex, computed independently of tot.
 pub fn sha256_of(path: &Path) -> String {
-    let output = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    let output = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
     assert!(output.status.success());
     String::from_utf8_lossy(&output.stdout)
         .split_whitespace()

@@ -18,16 +18,11 @@ impl EventSink for Recorder {
     }
 }
 
+/// The repository's copy of the shared tracer-output corpus.
 fn corpus(kind: &str) -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../../../shared/corpus").join(kind),
-        manifest.join("../../shared/corpus").join(kind),
-    ];
-    candidates
-        .into_iter()
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("the shared corpus ({kind}) is missing next to the repository"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/corpus")
+        .join(kind)
 }
 
 fn parse_file(path: &Path) -> (DtrussSummary, Recorder) {
