@@ -331,13 +331,7 @@ impl Backend for DynamicBackend {
         request: &TraceRequest,
         sink: &mut dyn EventSink,
     ) -> Result<TraceOutcome, BackendError> {
-        let program = request.argv.first().ok_or_else(|| {
-            BackendError::new(
-                BackendErrorKind::CommandNotFound,
-                "no command given to trace",
-            )
-        })?;
-        tot_launch::resolve_command(program, &request.cwd)?;
+        tot_launch::resolve_argv(&request.argv, &request.cwd)?;
         let wire = WireRequest {
             argv: request.argv.iter().map(|a| Bytes::from_os_str(a)).collect(),
             cwd: Bytes::from_os_str(request.cwd.as_os_str()),

@@ -214,13 +214,7 @@ impl Backend for ExternalBackend {
         request: &TraceRequest,
         sink: &mut dyn EventSink,
     ) -> Result<TraceOutcome, BackendError> {
-        let program = request.argv.first().ok_or_else(|| {
-            BackendError::new(
-                BackendErrorKind::CommandNotFound,
-                "no command given to trace",
-            )
-        })?;
-        resolve_command(program, &request.cwd)?;
+        tot_launch::resolve_argv(&request.argv, &request.cwd)?;
         if let Some(Availability::Unavailable { reason, fix }) = self.platform_problem() {
             return Err(BackendError::new(
                 BackendErrorKind::Unavailable,

@@ -21,7 +21,7 @@ use tot_api::{
     Availability, Backend, BackendError, BackendErrorKind, Bytes, Diagnostic, Event, EventKind,
     EventSink, ExitStatus, Outcome, Severity, TraceOutcome, TraceRequest,
 };
-use tot_launch::{resolve_command, signal_name, OutputFifo, SignalForwarder};
+use tot_launch::{signal_name, OutputFifo, SignalForwarder};
 use tot_script_format::{parse_reader, ReorderSink, ScriptParser};
 
 use crate::gate::{is_plain_word, make_fifo, wait_for, GatedChild};
@@ -174,13 +174,7 @@ impl Backend for BpftraceBackend {
         if let Some((reason, fix)) = Self::privilege_problem() {
             return Err(unavailable(reason, fix));
         }
-        let program = request.argv.first().ok_or_else(|| {
-            BackendError::new(
-                BackendErrorKind::CommandNotFound,
-                "no command given to trace",
-            )
-        })?;
-        let resolved = resolve_command(program, &request.cwd)?;
+        let resolved = tot_launch::resolve_argv(&request.argv, &request.cwd)?;
         let (tracefs_dir, mounted) = tracefs(true).map_err(|(r, f)| unavailable(r, f))?;
         if mounted {
             sink.diagnostic(Diagnostic {
@@ -337,7 +331,7 @@ impl Backend for BpftraceBackend {
             };
             return Err(BackendError::new(
                 kind,
-                format!("{}: {error}", program.to_string_lossy()),
+                format!("{}: {error}", request.argv[0].to_string_lossy()),
             ));
         }
         if !watch.root_exec_seen {

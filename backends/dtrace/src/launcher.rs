@@ -16,7 +16,7 @@ use tot_api::{
     Availability, Backend, BackendError, BackendErrorKind, Bytes, Diagnostic, Event, EventKind,
     EventSink, ExitStatus, TraceOutcome, TraceRequest,
 };
-use tot_launch::{resolve_command, OutputFifo, SignalForwarder};
+use tot_launch::{OutputFifo, RootWatch, SignalForwarder};
 use tot_script_format::{parse_reader, ReorderSink, ScriptParser};
 
 use crate::sip::{is_sip_protected, sip_message, sip_status, SipStatus};
@@ -147,13 +147,7 @@ impl Backend for DtraceBackend {
             Some(path) if cfg!(target_os = "macos") => PathBuf::from(path),
             _ => Self::check().map_err(|(r, f)| unavailable(r, f))?,
         };
-        let program = request.argv.first().ok_or_else(|| {
-            BackendError::new(
-                BackendErrorKind::CommandNotFound,
-                "no command given to trace",
-            )
-        })?;
-        let resolved = resolve_command(program, &request.cwd)?;
+        let resolved = tot_launch::resolve_argv(&request.argv, &request.cwd)?;
         if is_sip_protected(&resolved) {
             return Err(BackendError::new(
                 BackendErrorKind::Unavailable,
@@ -193,16 +187,14 @@ impl Backend for DtraceBackend {
         let reader = output
             .open_reader(|| matches!(child.try_wait(), Ok(None)))
             .map_err(|e| io_error("cannot read dtrace's output", e))?;
-        let mut watch = RootWatch {
+        let mut supplier = RootExecSupplier {
             inner: sink,
-            forwarder: &forwarder,
-            root: None,
-            exit: None,
             root_exec: Some((
                 Bytes::from_os_str(resolved.as_os_str()),
                 request.argv.iter().map(|a| Bytes::from_os_str(a)).collect(),
             )),
         };
+        let mut watch = RootWatch::new(&mut supplier).forwarding(&forwarder);
         let parsed = match reader {
             Some(reader) => {
                 let mut parser = ScriptParser::new();
@@ -217,6 +209,7 @@ impl Backend for DtraceBackend {
             .wait()
             .map_err(|e| io_error("cannot wait for dtrace", e))?;
         let (root, exit) = (watch.root, watch.exit.take());
+        drop(watch);
         drop(forwarder);
         match (root, parsed) {
             (Some(root), _) => Ok(TraceOutcome {
@@ -234,48 +227,30 @@ impl Backend for DtraceBackend {
     }
 }
 
-/// Learns the traced command's pid from its first event and its exit status from its
-/// `Exit`.
-///
 /// `dtrace -c` starts the command suspended after its exec, so the command's own exec is
-/// never traced: it is supplied from what tot launched, before the command's first event.
-struct RootWatch<'a> {
+/// never traced: this supplies it, from what tot launched, before the command's first event.
+struct RootExecSupplier<'a> {
     inner: &'a mut dyn EventSink,
-    forwarder: &'a SignalForwarder,
-    root: Option<u32>,
-    exit: Option<ExitStatus>,
     root_exec: Option<(Bytes, Vec<Bytes>)>,
 }
 
-impl EventSink for RootWatch<'_> {
+impl EventSink for RootExecSupplier<'_> {
     fn event(&mut self, event: Event) {
-        match self.root {
-            None => {
-                self.root = Some(event.tid);
-                self.forwarder.set_target(event.tid);
-                if let Some((path, argv)) = self.root_exec.take() {
-                    if !matches!(event.ev, EventKind::Exec { .. }) {
-                        self.inner.event(Event {
-                            tid: event.tid,
-                            ts: event.ts,
-                            ev: EventKind::Exec {
-                                dirfd: None,
-                                path,
-                                argv,
-                                env: None,
-                                cwd: None,
-                                argv_truncated: false,
-                            },
-                        });
-                    }
-                }
+        if let Some((path, argv)) = self.root_exec.take() {
+            if !matches!(event.ev, EventKind::Exec { .. }) {
+                self.inner.event(Event {
+                    tid: event.tid,
+                    ts: event.ts,
+                    ev: EventKind::Exec {
+                        dirfd: None,
+                        path,
+                        argv,
+                        env: None,
+                        cwd: None,
+                        argv_truncated: false,
+                    },
+                });
             }
-            Some(root) if root == event.tid => {
-                if let EventKind::Exit { status } = &event.ev {
-                    self.exit = Some(status.clone());
-                }
-            }
-            Some(_) => {}
         }
         self.inner.event(event);
     }

@@ -5,6 +5,18 @@ use std::path::{Path, PathBuf};
 
 use tot_api::{BackendError, BackendErrorKind};
 
+/// Resolve the program of a command line (`argv[0]`); an empty command line is refused as
+/// [`BackendErrorKind::CommandNotFound`]. See [`resolve_command`].
+pub fn resolve_argv(argv: &[std::ffi::OsString], cwd: &Path) -> Result<PathBuf, BackendError> {
+    let program = argv.first().ok_or_else(|| {
+        BackendError::new(
+            BackendErrorKind::CommandNotFound,
+            "no command given to trace",
+        )
+    })?;
+    resolve_command(program, cwd)
+}
+
 /// Resolve `program` the way a shell would: a name with a `/` is a path (relative to
 /// `cwd`), anything else is looked up in `PATH`.
 ///

@@ -14,7 +14,7 @@ mod fifo;
 mod signals;
 mod watch;
 
-pub use command::resolve_command;
+pub use command::{resolve_argv, resolve_command};
 pub use exit::{exit_code, signal_name, signal_number};
 #[cfg(unix)]
 pub use fifo::OutputFifo;

@@ -8,9 +8,7 @@ use tot_api::{
     Availability, Backend, BackendError, BackendErrorKind, Event, EventKind, EventSink,
     TraceOutcome, TraceRequest,
 };
-use tot_launch::{
-    describe_status, exit_status_of, resolve_command, OutputFifo, RootWatch, SignalForwarder,
-};
+use tot_launch::{describe_status, exit_status_of, OutputFifo, RootWatch, SignalForwarder};
 
 use crate::parser::parse_reader;
 
@@ -206,13 +204,7 @@ impl Backend for StraceBackend {
                 format!("{reason}; to fix: {fix}"),
             )
         })?;
-        let program = request.argv.first().ok_or_else(|| {
-            BackendError::new(
-                BackendErrorKind::CommandNotFound,
-                "no command given to trace",
-            )
-        })?;
-        resolve_command(program, &request.cwd)?;
+        tot_launch::resolve_argv(&request.argv, &request.cwd)?;
         let seccomp = match request.options.get("seccomp").map(String::as_str) {
             Some("false") | Some("no") | Some("off") => false,
             Some("true") | Some("yes") | Some("on") => true,
