@@ -460,3 +460,40 @@ fn import_refuses_a_summary_table() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a trace"));
 }
+
+#[test]
+fn a_log_with_no_strace_events_is_refused() {
+    let sb = Sandbox::new();
+    let log = sb.write("notes.txt", "just some text\nand more\n");
+    let output = sb
+        .tot()
+        .args(["import", "--format", "strace"])
+        .arg(&log)
+        .output()
+        .expect("tot import");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a trace: no strace events"), "{stderr}");
+    assert!(
+        !sb.data_dir().join("records").exists()
+            || std::fs::read_dir(sb.data_dir().join("records"))
+                .expect("records")
+                .next()
+                .is_none()
+    );
+}
+
+#[test]
+fn missing_strace_is_explained_with_the_fix() {
+    let sb = Sandbox::new();
+    let output = sb
+        .tot()
+        .env("PATH", "/nonexistent")
+        .args(["--backend", "strace", "/bin/true"])
+        .output()
+        .expect("run tot");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("strace not found in PATH"), "{stderr}");
+    assert!(stderr.contains("apt-get install strace"), "{stderr}");
+}

@@ -58,6 +58,16 @@ pub struct ImportArgs {
     pub log: PathBuf,
 }
 
+impl ImportFormat {
+    /// The format's name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            ImportFormat::Strace => "strace",
+            ImportFormat::Dtruss => "dtruss",
+        }
+    }
+}
+
 /// Log formats `tot import` reads.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportFormat {
@@ -153,6 +163,15 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         discard(&record_path);
         anyhow::bail!(
             "{source}: not a trace: this is a `strace -c` summary table, which names no files"
+        );
+    }
+    if recorder.stats().events == 0 {
+        drop(recorder);
+        discard(&record_path);
+        anyhow::bail!(
+            "{source}: not a trace: no {} events in {} lines",
+            args.format.name(),
+            summary.lines
         );
     }
     if stopped {
