@@ -58,7 +58,13 @@ const CACHE_LIMIT: usize = 2_000_000;
 
 /// A batch commits at least this often, so other writers wait little and a crash loses
 /// little finished work.
-const BATCH_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+const BATCH_COMMIT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// After each of those commits a batch pauses this long before taking the write lock
+/// again, so that a writer waiting for it (a `tot run` ending) gets in: SQLite's busy
+/// handler retries every 100 ms, and would otherwise keep missing the moment between
+/// one batch transaction and the next.
+const BATCH_PAUSE_FOR_OTHER_WRITERS: Duration = Duration::from_millis(120);
 
 /// The provenance store in an SQLite file.
 #[derive(Debug)]
@@ -345,6 +351,7 @@ impl SqliteStore {
             {
                 self.commit_batch()?;
                 uncommitted.clear();
+                std::thread::sleep(BATCH_PAUSE_FOR_OTHER_WRITERS);
             }
         }
         self.commit_batch()?;
