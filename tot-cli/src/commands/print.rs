@@ -34,7 +34,7 @@ pub fn run(args: PrintArgs) -> anyhow::Result<ExitCode> {
     let (record, problems) = tot_record::read_record(&args.record)
         .with_context(|| format!("cannot read the record {}", args.record.display()))?;
     for problem in &problems {
-        eprintln!("tot: warning: {}: {problem}", args.record.display());
+        eprintln!("tot: warning: {problem}");
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
