@@ -375,8 +375,7 @@ mod tests {
             let back: Event = serde_json::from_str(&again).unwrap();
             assert_eq!(event, back, "{line}");
         }
-        let hello: Hello =
-            serde_json::from_str(r#"{"protocol":"tot-events","v":"1.0"}"#).unwrap();
+        let hello: Hello = serde_json::from_str(r#"{"protocol":"tot-events","v":"1.0"}"#).unwrap();
         assert_eq!(hello.v, EVENT_STREAM_VERSION);
     }
 

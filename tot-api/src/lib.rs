@@ -21,8 +21,8 @@ pub mod event;
 pub mod record;
 
 pub use backend::{
-    Availability, Backend, BackendError, BackendErrorKind, Diagnostic, EventSink, Severity, TraceOutcome,
-    TraceRequest,
+    Availability, Backend, BackendError, BackendErrorKind, Diagnostic, EventSink, Severity,
+    TraceOutcome, TraceRequest,
 };
 pub use bytes::Bytes;
 pub use event::{

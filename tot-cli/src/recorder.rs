@@ -158,7 +158,7 @@ impl EventSink for Recorder {
         self.builder.event(event);
         self.since_drain += 1;
         if self.since_drain >= DRAIN_EVERY_EVENTS
-            || (self.since_drain % 64 == 0 && self.last_drain.elapsed() >= DRAIN_EVERY)
+            || (self.since_drain.is_multiple_of(64) && self.last_drain.elapsed() >= DRAIN_EVERY)
         {
             self.drain();
         }
