@@ -38,6 +38,20 @@ fn pipeline_writer_is_the_cat_child_of_bash() {
         .accesses
         .iter()
         .all(|a| !path_of(a).contains("pipe:")));
+
+    // `tot show` names cat, and counts the system libraries instead of listing them.
+    let show = sb.tot().args(["show", "out"]).output().expect("tot show");
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{show:?}");
+    assert!(text.contains("1. cat\n"), "{text}");
+    assert!(text.contains("system files"), "{text}");
+    assert!(!text.contains("libc.so"), "{text}");
+    let all = sb
+        .tot()
+        .args(["show", "--all-inputs", "out"])
+        .output()
+        .expect("tot show");
+    assert!(String::from_utf8_lossy(&all.stdout).contains("libc.so"));
 }
 
 #[test]

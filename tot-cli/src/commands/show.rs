@@ -33,6 +33,11 @@ pub struct ShowArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// List every input in the text output, including the system files (under /usr, /lib,
+    /// /bin, /sbin, /etc/ld.so.cache, ...) that are otherwise counted in one line.
+    #[arg(long)]
+    pub all_inputs: bool,
+
     /// Show at most N writers, newest first (0: all).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
@@ -71,7 +76,7 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else if !report.writers.is_empty() {
-        write_text(&mut out, &report)?;
+        write_text(&mut out, &report, args.all_inputs)?;
     }
     out.flush()?;
     if report.writers.is_empty() {
@@ -99,7 +104,11 @@ fn nothing_known(report: &ShowReport) -> String {
     }
 }
 
-fn write_text(out: &mut impl std::io::Write, report: &ShowReport) -> std::io::Result<()> {
+fn write_text(
+    out: &mut impl std::io::Write,
+    report: &ShowReport,
+    all_inputs: bool,
+) -> std::io::Result<()> {
     writeln!(out, "{}", report.path)?;
     match &report.sha256 {
         Some(sha256) => writeln!(out, "sha256:{sha256}")?,
@@ -134,11 +143,22 @@ fn write_text(out: &mut impl std::io::Write, report: &ShowReport) -> std::io::Re
             writeln!(out, "   inputs:   (none recorded)")?;
         } else {
             writeln!(out, "   inputs:")?;
+            let mut system = 0;
             for input in &writer.inputs {
+                if !all_inputs && is_system_path(input.path.as_slice()) {
+                    system += 1;
+                    continue;
+                }
                 match &input.sha256 {
                     Some(sha) => writeln!(out, "     {}  sha256:{sha}", input.path)?,
                     None => writeln!(out, "     {}  (not hashed)", input.path)?,
                 }
+            }
+            if system > 0 {
+                writeln!(
+                    out,
+                    "     + {system} system files (libraries, locales, ...; --all-inputs lists them)"
+                )?;
             }
         }
         if !writer.ancestry.is_empty() {
@@ -162,4 +182,18 @@ fn write_text(out: &mut impl std::io::Write, report: &ShowReport) -> std::io::Re
         )?;
     }
     Ok(())
+}
+
+/// Files of the operating system itself: inputs of nearly every process, so the text
+/// output counts them instead of listing them.
+fn is_system_path(path: &[u8]) -> bool {
+    const SYSTEM_DIRS: [&[u8]; 6] = [
+        b"/usr/", b"/lib/", b"/lib32/", b"/lib64/", b"/bin/", b"/sbin/",
+    ];
+    const SYSTEM_FILES: [&[u8]; 3] = [
+        b"/etc/ld.so.cache",
+        b"/etc/localtime",
+        b"/etc/nsswitch.conf",
+    ];
+    SYSTEM_DIRS.iter().any(|dir| path.starts_with(dir)) || SYSTEM_FILES.contains(&path)
 }
