@@ -511,3 +511,59 @@ fn missing_strace_is_explained_with_the_fix() {
     assert!(stderr.contains("strace not found in PATH"), "{stderr}");
     assert!(stderr.contains("apt-get install strace"), "{stderr}");
 }
+
+#[test]
+fn a_crash_of_tot_leaves_a_readable_record_of_what_finished() {
+    require("strace");
+    let sb = Sandbox::new();
+    let mut child = sb
+        .tot()
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/hostname > copied; touch done; exec sleep 29.5",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run tot");
+    let done = sb.path().join("done");
+    for _ in 0..200 {
+        if done.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().expect("SIGKILL tot");
+    child.wait().expect("wait");
+    let records = sb.data_dir().join("records");
+    let partial = std::fs::read_dir(&records)
+        .expect("records dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.to_string_lossy().ends_with(".partial"))
+        .expect("a partial record");
+    let record = crate::support::Record::parse(&std::fs::read_to_string(&partial).expect("read"));
+    assert!(record.header["end"].is_null(), "cut short: no end");
+    let cat = record.processes_named("cat");
+    assert_eq!(
+        cat.len(),
+        1,
+        "the finished cat is on disk: {:#?}",
+        record.processes
+    );
+    assert!(record
+        .paths_of(cat[0], "write")
+        .iter()
+        .any(|p| p.ends_with("/copied")));
+    let printed = sb
+        .tot()
+        .arg("print")
+        .arg(&partial)
+        .output()
+        .expect("tot print");
+    assert!(printed.status.success());
+    assert!(String::from_utf8_lossy(&printed.stdout).contains("cut short"));
+    let _ = Command::new("pkill").args(["-f", "sleep 29.5"]).status();
+}

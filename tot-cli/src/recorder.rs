@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tot_api::{Diagnostic, Event, EventSink, FileAccess, ProcessEntry, RunHeader, Severity};
+use tot_api::{
+    Diagnostic, Event, EventKind, EventSink, FileAccess, ProcessEntry, RunHeader, Severity,
+};
 use tot_provenance::{BuildOptions, ProvenanceBuilder};
 use tot_record::RecordWriter;
 
@@ -82,6 +84,7 @@ impl Recorder {
     fn drain(&mut self) {
         let (processes, accesses) = self.builder.drain_finished();
         self.output.write(&processes, &accesses);
+        self.output.flush();
         for diagnostic in self.builder.take_diagnostics() {
             self.output.report(&diagnostic);
         }
@@ -129,6 +132,17 @@ impl RecordOutput {
         }
     }
 
+    /// Push what was written to the partial record file now.
+    fn flush(&mut self) {
+        if let Some(writer) = self.writer.as_mut() {
+            if let Err(err) = writer.flush() {
+                self.write_error =
+                    Some(anyhow::Error::new(err).context("writing the run record failed"));
+                self.writer = None;
+            }
+        }
+    }
+
     /// Count a diagnostic and tell the user about it.
     fn report(&mut self, diagnostic: &Diagnostic) {
         if diagnostic.severity >= Severity::Warning {
@@ -154,10 +168,14 @@ impl RecordOutput {
 
 impl EventSink for Recorder {
     fn event(&mut self, event: Event) {
+        // A process that ended is final: write it out at once, so that a crash of tot
+        // during a long quiet stretch still leaves every finished process on disk.
+        let ended = matches!(event.ev, EventKind::Exit { .. });
         self.output.stats.events += 1;
         self.builder.event(event);
         self.since_drain += 1;
-        if self.since_drain >= DRAIN_EVERY_EVENTS
+        if ended
+            || self.since_drain >= DRAIN_EVERY_EVENTS
             || (self.since_drain.is_multiple_of(64) && self.last_drain.elapsed() >= DRAIN_EVERY)
         {
             self.drain();
