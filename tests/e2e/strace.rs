@@ -567,3 +567,58 @@ fn a_crash_of_tot_leaves_a_readable_record_of_what_finished() {
     assert!(String::from_utf8_lossy(&printed.stdout).contains("cut short"));
     let _ = Command::new("pkill").args(["-f", "sleep 29.5"]).status();
 }
+
+#[test]
+fn vfork_spawned_children_and_dirfd_relative_opens_are_attributed() {
+    require("strace");
+    require("python3");
+    let sb = Sandbox::new();
+    sb.write("sub/input.txt", "through a directory fd\n");
+    sb.write(
+        "spawn.py",
+        r#"
+import os, subprocess
+# subprocess uses vfork (CLONE_VM|CLONE_VFORK) on Linux.
+with open("spawned.txt", "w") as out:
+    subprocess.run(["cat", "sub/input.txt"], stdout=out, check=True)
+# openat() relative to a directory fd, after a chdir elsewhere.
+d = os.open("sub", os.O_RDONLY | os.O_DIRECTORY)
+os.chdir("/")
+fd = os.open("made-via-dirfd.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=d)
+os.write(fd, b"written through dirfd\n")
+os.close(fd)
+"#,
+    );
+    let (output, record) = sb.trace(&["python3", "spawn.py"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let hash = sha256_of(&sb.path().join("spawned.txt"));
+    let write = record
+        .accesses_to("/spawned.txt", "write")
+        .into_iter()
+        .find(|w| w["sha256"] == hash.as_str())
+        .expect("a write of spawned.txt with its final hash");
+    let writer = record.actor(write);
+    assert_eq!(writer["argv"][0], "cat", "{writer:#}");
+    let parent = record.process(writer["parent"].as_str().expect("a parent"));
+    assert_eq!(parent["argv"][1], "spawn.py", "{parent:#}");
+    assert!(record
+        .paths_of(writer, "read")
+        .iter()
+        .any(|p| p.ends_with("/sub/input.txt")));
+
+    let made = sb.path().join("sub/made-via-dirfd.txt");
+    let hash = sha256_of(&made);
+    let expected = made.to_string_lossy().to_string();
+    assert!(
+        record.accesses.iter().any(|a| a["kind"] == "write"
+            && path_of(a) == expected
+            && a["sha256"] == hash.as_str()),
+        "the dirfd-relative write resolves against the directory, not the cwd: {:#?}",
+        record.accesses_to("made-via-dirfd.txt", "write")
+    );
+}
