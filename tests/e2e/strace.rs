@@ -350,43 +350,62 @@ fn shorthand_passes_stdin_and_exit_status_through() {
 
 #[test]
 fn sigterm_to_tot_is_forwarded_and_the_record_is_complete() {
+    signal_to_tot_is_forwarded("TERM", 15);
+}
+
+#[test]
+fn sigint_to_tot_is_forwarded_and_the_record_is_complete() {
+    signal_to_tot_is_forwarded("INT", 2);
+}
+
+/// `kill -SIG <tot>` reaches the traced command; tot waits for it, writes the whole record
+/// and exits 128+N.
+fn signal_to_tot_is_forwarded(signal: &str, number: i32) {
     require("strace");
+    require("python3");
     let sb = Sandbox::new();
     let record_path = sb.path().join("r.jsonl");
+    // The command restores default dispositions: a shell may start tests with SIGINT ignored.
+    let script = "import signal, time\n\
+        signal.signal(signal.SIGINT, signal.SIG_DFL)\n\
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)\n\
+        open('started.txt', 'w').close()\n\
+        time.sleep(30)\n";
+    sb.write("wait.py", script);
     let mut child = sb
         .tot()
         .arg("run")
         .arg("--record")
         .arg(&record_path)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "echo started > started.txt; exec sleep 30",
-        ])
+        .args(["--", "python3", "wait.py"])
         .spawn()
         .expect("run tot");
     let started = sb.path().join("started.txt");
-    for _ in 0..200 {
+    for _ in 0..400 {
         if started.exists() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
-    // SAFETY-free: plain kill(1) of the tot process we started.
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([format!("-{signal}"), child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
     let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(128 + 15));
+    assert_eq!(status.code(), Some(128 + number));
     let record =
         crate::support::Record::parse(&std::fs::read_to_string(&record_path).expect("record"));
-    assert_eq!(record.header["exit"]["signal"]["name"], "SIGTERM");
+    assert_eq!(
+        record.header["exit"]["signal"]["name"],
+        format!("SIG{signal}")
+    );
     assert!(record.header["end"].is_u64());
-    assert!(!record.processes_named("sleep").is_empty());
+    assert!(record
+        .accesses_to("/wait.py", "read")
+        .iter()
+        .any(|a| a["sha256"].is_string()));
 }
 
 #[test]
