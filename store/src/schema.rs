@@ -12,7 +12,7 @@
 //! | `machines` | machine id (hostname and OS as last seen) |
 //! | `runs` | run (the record header) |
 //! | `processes` | process exec epoch; `argv IS NULL` marks a process that accesses referred to but whose own line was not (yet) read |
-//! | `accesses` | file access; `(process, ord)` is its identity, see [`crate::sqlite`] |
+//! | `accesses` | file access; `(process, ord)` is its identity, see the `sqlite` module |
 //! | `paths`, `contents`, `argvs`, `notes` | distinct path / sha256 / argv / note |
 //!
 //! Access kinds are stored as small integers ([`kind_code`]); exit statuses as their

@@ -24,7 +24,7 @@
 //!   epoch when the provider gives absolute time, otherwise since an origin that is fixed
 //!   for the whole stream.
 //! - `ev` is an externally tagged [`EventKind`]; variant names are `snake_case`.
-//! - Paths and arguments are [`Bytes`](crate::Bytes): a JSON string, or `{"b64": ...}`
+//! - Paths and arguments are [`Bytes`]: a JSON string, or `{"b64": ...}`
 //!   for bytes that are not UTF-8.
 //! - Relative paths are given as the process passed them. `dirfd`, when present, is the
 //!   directory fd they are relative to; absent means the current directory (`AT_FDCWD`).
