@@ -19,6 +19,10 @@ use crate::{BuildOptions, Hashing};
 type FastMap<K, V> = HashMap<K, V, FastBuild>;
 type FastSet<K> = HashSet<K, FastBuild>;
 
+/// Outputs tot holds open at once to hash them later; past this, outputs are hashed by
+/// path only (and a temporary file may be gone by then).
+const MAX_HELD_FILES: usize = 256;
+
 /// Events held for one unknown task before it is recorded without a parent.
 const ORPHAN_EVENT_LIMIT: usize = 4096;
 /// Unknown tasks held at once; past this the oldest is recorded without a parent.
@@ -145,6 +149,10 @@ struct OpenFile {
     writers: Vec<EpochIdx>,
     /// Which file it is, seen at open, to tell it from a newcomer at the same path.
     identity: Option<FileIdentity>,
+    /// tot's own read-only handle on a file opened for writing, taken when the open was
+    /// seen, so the output can be hashed even if it is renamed or removed before tot
+    /// catches up (compilers' temporary files live for milliseconds).
+    held: Option<std::fs::File>,
 }
 
 /// What the run knows of one epoch for its whole length (ids are needed by late accesses).
@@ -216,6 +224,8 @@ struct Output {
     writers: Vec<EpochIdx>,
     identity: Option<FileIdentity>,
     time: Option<u64>,
+    /// The file itself, when tot held it open (see [`OpenFile::held`]).
+    held: Option<std::fs::File>,
 }
 
 /// A file produced in this run, remembered so a rename or link can credit its writers.
@@ -243,6 +253,11 @@ pub struct ProvenanceBuilder {
     tables: Slab<FdTable>,
     filesystems: Slab<FsState>,
     files: Slab<OpenFile>,
+    /// A handle on the file of the open being applied, taken by the caller as soon as it
+    /// read the event (see [`ProvenanceBuilder::event_with_handle`]): raw path, fd, file.
+    pre_opened: Option<(Bytes, i32, std::fs::File)>,
+    /// How many outputs tot holds open (bounded by [`MAX_HELD_FILES`]).
+    held_files: usize,
     epochs: Vec<EpochMeta>,
     entries_per_pid: FastMap<u32, u32>,
     root_pid: Option<u32>,
@@ -279,6 +294,8 @@ impl ProvenanceBuilder {
             tables: Slab::new(),
             filesystems: Slab::new(),
             files: Slab::new(),
+            pre_opened: None,
+            held_files: 0,
             epochs: Vec::new(),
             entries_per_pid: FastMap::default(),
             root_pid: None,
@@ -1032,7 +1049,11 @@ impl ProvenanceBuilder {
 
     /// The last fd of an open file description closed: if it was an output, hash it
     /// and credit its writers.
-    fn finish_file(&mut self, file: OpenFile, ts: Option<u64>) {
+    fn finish_file(&mut self, mut file: OpenFile, ts: Option<u64>) {
+        let held = file.held.take();
+        if held.is_some() {
+            self.held_files -= 1;
+        }
         if file.unnamed {
             return;
         }
@@ -1053,8 +1074,9 @@ impl ProvenanceBuilder {
             writers,
             identity: file.identity,
             time: ts,
+            held,
         };
-        if file.unlinked {
+        if file.unlinked && output.held.is_none() {
             self.bump_generation(&output.path);
             self.emit_output(output, Content::note("vanished"));
         } else {
@@ -1133,12 +1155,12 @@ impl ProvenanceBuilder {
         &mut self,
         tgid: u32,
         dirfd: Option<i32>,
-        path: &Bytes,
+        raw_path: &Bytes,
         flags: OpenFlags,
         fd: i32,
         ts: Option<u64>,
     ) {
-        let Some(path) = self.resolve_at(tgid, dirfd, path) else {
+        let Some(path) = self.resolve_at(tgid, dirfd, raw_path) else {
             // Still occupy the fd, so writes to it are not credited to an older file.
             let slot = FdSlot {
                 file: None,
@@ -1152,10 +1174,38 @@ impl ProvenanceBuilder {
         let opener_modified = flags.access != Access::Path
             && !flags.tmpfile
             && (flags.trunc || (flags.create && flags.excl));
-        let identity = if writable && !flags.tmpfile && self.unhashed_note(&path).is_none() {
-            ContentHasher::identity(path.as_path())
+        let pre_opened = match self.pre_opened.take() {
+            Some((raw, pre_fd, file)) if pre_fd == fd && raw == *raw_path => Some(file),
+            other => {
+                self.pre_opened = other;
+                None
+            }
+        };
+        let (identity, held) = if writable && !flags.tmpfile && self.unhashed_note(&path).is_none()
+        {
+            match pre_opened {
+                Some(file) => {
+                    let identity = file.metadata().ok().map(|meta| FileIdentity {
+                        dev: std::os::unix::fs::MetadataExt::dev(&meta),
+                        ino: std::os::unix::fs::MetadataExt::ino(&meta),
+                    });
+                    let held =
+                        (identity.is_some() && self.held_files < MAX_HELD_FILES).then(|| {
+                            self.held_files += 1;
+                            file
+                        });
+                    (identity, held)
+                }
+                None => {
+                    let identity = ContentHasher::identity(path.as_path());
+                    (
+                        identity,
+                        identity.and_then(|identity| self.hold_output(&path, identity)),
+                    )
+                }
+            }
         } else {
-            None
+            (None, None)
         };
         if readable && !flags.directory && !flags.tmpfile && !opener_modified {
             self.record_read(tgid, &path, ts);
@@ -1171,6 +1221,7 @@ impl ProvenanceBuilder {
             opener_modified,
             writers: Vec::new(),
             identity,
+            held,
         });
         let slot = FdSlot {
             file: Some(file),
@@ -1231,6 +1282,7 @@ impl ProvenanceBuilder {
             writers: vec![writer],
             identity: None,
             time: ts,
+            held: None,
         };
         self.settle_output(output);
     }
@@ -1417,6 +1469,12 @@ impl ProvenanceBuilder {
             return Some(Content::note(note));
         }
         let hasher = self.hasher.as_mut()?;
+        if let Some(held) = &output.held {
+            return Some(match hasher.hash_open_file(held) {
+                HashOutcome::Hashed(hashed) => not_newer_than(Content::from(hashed), output.time),
+                other => note_of(other),
+            });
+        }
         match hasher.hash(output.path.as_path()) {
             HashOutcome::Hashed(hashed) => {
                 let same_file = output
@@ -1464,13 +1522,41 @@ impl ProvenanceBuilder {
     }
 
     /// Content of `path` as of the event at `time`.
+    /// Opens `path` read-only for hashing later, if it is still the file that was opened.
+    fn hold_output(&mut self, path: &Bytes, identity: FileIdentity) -> Option<std::fs::File> {
+        if self.held_files >= MAX_HELD_FILES {
+            return None;
+        }
+        let file = ContentHasher::open_regular(path.as_path())?;
+        let meta = file.metadata().ok()?;
+        let same = FileIdentity {
+            dev: std::os::unix::fs::MetadataExt::dev(&meta),
+            ino: std::os::unix::fs::MetadataExt::ino(&meta),
+        } == identity;
+        if !same {
+            return None;
+        }
+        self.held_files += 1;
+        Some(file)
+    }
+
     fn content_of_input(&mut self, path: &Bytes, time: Option<u64>) -> Content {
         if let Some(note) = self.unhashed_note(path) {
             return Content::note(note);
         }
-        match self.hasher.as_mut() {
-            Some(hasher) => not_newer_than(note_of(hasher.hash(path.as_path())), time),
-            None => Content::note("not hashed"),
+        let Some(hasher) = self.hasher.as_mut() else {
+            return Content::note("not hashed");
+        };
+        match hasher.hash(path.as_path()) {
+            // Made earlier in this run and removed since (a compiler's temporary file):
+            // what was read is what was produced there.
+            HashOutcome::Vanished => match self.produced.get(path) {
+                Some(produced) if matches!(produced.content, Content::Hashed { .. }) => {
+                    produced.content.clone()
+                }
+                _ => Content::note("vanished"),
+            },
+            other => not_newer_than(note_of(other), time),
         }
     }
 
@@ -1612,6 +1698,31 @@ fn note_of(outcome: HashOutcome) -> Content {
         HashOutcome::Directory => Content::note("directory"),
         HashOutcome::NotRegular => Content::note("not a regular file"),
         HashOutcome::Unreadable(reason) => Content::Note(format!("unreadable: {reason}")),
+    }
+}
+
+impl ProvenanceBuilder {
+    /// Like [`EventSink::event`], with a read-only handle on the file an `Open` for
+    /// writing opened, taken by the caller the moment it read the event. Events reach the
+    /// builder later than they happen (hashing takes time), and a short-lived output such
+    /// as a compiler's temporary file may be gone by then; through the handle it is hashed
+    /// all the same. The handle is used only if it belongs to this very open.
+    pub fn event_with_handle(&mut self, event: Event, handle: Option<std::fs::File>) {
+        if let (
+            Some(file),
+            EventKind::Open {
+                path,
+                outcome: Outcome::Ok(fd),
+                ..
+            },
+        ) = (handle, &event.ev)
+        {
+            if let Ok(fd) = i32::try_from(*fd) {
+                self.pre_opened = Some((path.clone(), fd, file));
+            }
+        }
+        self.event(event);
+        self.pre_opened = None;
     }
 }
 

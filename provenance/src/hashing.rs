@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata, OpenOptions};
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -155,6 +155,59 @@ impl ContentHasher {
         // Cache only what was hashed from one stable version; a file still being written
         // gets hashed again next time.
         let stable = std::fs::metadata(path)
+            .map(|after| VersionKey::of(&after) == key)
+            .unwrap_or(false);
+        if stable {
+            if self.cache.len() >= CACHE_LIMIT {
+                self.cache.clear();
+            }
+            self.cache.insert(key, sha256);
+        }
+        HashOutcome::Hashed(hashed(sha256, &key))
+    }
+
+    /// Opens a regular file read-only without blocking on FIFOs or taking a terminal;
+    /// None for anything else.
+    pub fn open_regular(path: &Path) -> Option<File> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(path)
+            .ok()?;
+        file.metadata().ok()?.is_file().then_some(file)
+    }
+
+    /// Hashes the file open on `file` from its start, whatever its name is now: an output
+    /// tot opened while it was being written can be hashed after it was renamed or
+    /// removed.
+    pub fn hash_open_file(&mut self, file: &File) -> HashOutcome {
+        let meta = match file.metadata() {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(meta) if meta.is_dir() => return HashOutcome::Directory,
+            Ok(_) => return HashOutcome::NotRegular,
+            Err(error) => return outcome_of_error(&error),
+        };
+        let key = VersionKey::of(&meta);
+        if let Some(sha256) = self.cache.get(&key) {
+            self.cache_hits += 1;
+            return HashOutcome::Hashed(hashed(*sha256, &key));
+        }
+        // The held fd is tot's own: nothing else moves its offset.
+        let rewound = file.try_clone().and_then(|mut dup| {
+            dup.seek(SeekFrom::Start(0))?;
+            Ok(dup)
+        });
+        let rewound = match rewound {
+            Ok(rewound) => rewound,
+            Err(error) => return outcome_of_error(&error),
+        };
+        let sha256 = match self.stream(rewound) {
+            Ok(sha256) => sha256,
+            Err(error) => return outcome_of_error(&error),
+        };
+        self.files_hashed += 1;
+        let stable = file
+            .metadata()
             .map(|after| VersionKey::of(&after) == key)
             .unwrap_or(false);
         if stable {

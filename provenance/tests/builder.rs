@@ -906,6 +906,46 @@ fn unlink_records_a_delete_and_a_vanished_output() {
 }
 
 #[test]
+fn an_output_removed_before_tot_catches_up_is_hashed_through_its_held_handle() {
+    // A compiler's temporary file: written, closed, read by the next tool and removed, all
+    // before tot has processed the events. tot took a handle when it saw the open.
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join("cc123.s");
+    std::fs::write(&temp, b"").unwrap();
+    let mut trace = Trace::new(dir.path());
+    trace
+        .exec(2100, "/usr/bin/cc1", &["cc1"])
+        .open(2100, "cc123.s", create_trunc(), 3);
+    std::fs::write(&temp, b"\t.text\n").unwrap();
+    let expected = sha256_of(&temp);
+    std::fs::remove_file(&temp).unwrap();
+    trace
+        .write(2100, 3)
+        .close(2100, 3)
+        .exit(2100, 0)
+        .exec(2101, "/usr/bin/as", &["as"])
+        .open(2101, "cc123.s", read(), 3)
+        .close(2101, 3)
+        .push(
+            2101,
+            EventKind::Unlink {
+                path: PathAt::cwd("cc123.s"),
+            },
+        )
+        .exit(2101, 0);
+    let record = trace.finish();
+    let write = record.only(&temp, AccessKind::Write);
+    assert_eq!(
+        write.sha256.as_deref(),
+        Some(expected.as_str()),
+        "{write:?}"
+    );
+    // The reader gets the content produced there, though the file was gone when tot looked.
+    let read = record.only(&temp, AccessKind::Read);
+    assert_eq!(read.sha256.as_deref(), Some(expected.as_str()), "{read:?}");
+}
+
+#[test]
 fn killed_process_with_an_open_written_file_is_hashed() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("partial");

@@ -114,6 +114,24 @@ fn make_j2_objects_have_their_sources_and_header_as_inputs() {
             "app must have {object} as an input: {linker_inputs:?}"
         );
     }
+
+    // The lineage tree reaches from the program back to the sources, and counts the
+    // compiler's system files instead of listing them.
+    let lineage = sb
+        .tot()
+        .args(["lineage", "app", "--depth", "6"])
+        .output()
+        .expect("tot lineage");
+    let tree = String::from_utf8_lossy(&lineage.stdout);
+    assert!(lineage.status.success(), "{lineage:?}");
+    for source in ["/main.c", "/helper.c", "/shared.h", "/main.o", "/helper.o"] {
+        assert!(tree.contains(source), "{source} missing from:\n{tree}");
+    }
+    assert!(
+        tree.contains("system files (--all-inputs lists them)"),
+        "{tree}"
+    );
+    assert!(!tree.contains("libc.so"), "{tree}");
 }
 
 /// The nearest process up the parent chain (itself included) whose argv[0] is `name`.

@@ -3,11 +3,14 @@
 //! or Ctrl-C still leaves a readable record.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tot_api::{
-    Diagnostic, Event, EventKind, EventSink, FileAccess, ProcessEntry, RunHeader, Severity,
+    Access, Diagnostic, Event, EventKind, EventSink, FileAccess, Outcome, ProcessEntry, RunHeader,
+    Severity,
 };
 use tot_provenance::{BuildOptions, ProvenanceBuilder};
 use tot_record::RecordWriter;
@@ -30,21 +33,43 @@ pub struct RecordingStats {
 }
 
 /// An [`EventSink`] that builds provenance and streams it to a record file.
+///
+/// The building runs on a thread of its own, so that reading the tracer's output never
+/// waits for hashing: when an event says a file was opened for writing, this side opens
+/// it at once and hands the builder that handle, and an output that lives for only a few
+/// milliseconds (a compiler's temporary file) is still hashed.
 pub struct Recorder {
+    stage: Stage,
+    batch: Vec<Message>,
+    events: u64,
+}
+
+enum Stage {
+    Open {
+        sender: SyncSender<Vec<Message>>,
+        worker: JoinHandle<Recording>,
+    },
+    Closed(Box<Recording>),
+    /// Only while moving between the two.
+    Gone,
+}
+
+enum Message {
+    Event(Event, Option<std::fs::File>),
+    Diagnostic(Diagnostic),
+}
+
+/// Events sent to the builder at a time; a process exit is sent at once.
+const BATCH: usize = 256;
+/// Batches in flight; past this the reader waits, which keeps memory bounded.
+const BATCHES_IN_FLIGHT: usize = 64;
+
+/// The building side: the provenance builder and the record being written.
+struct Recording {
     builder: ProvenanceBuilder,
     output: RecordOutput,
     since_drain: u64,
     last_drain: Instant,
-}
-
-/// The writing half: the record file, counts, and the user's view of problems.
-struct RecordOutput {
-    writer: Option<RecordWriter>,
-    write_error: Option<anyhow::Error>,
-    /// Where diagnostics are attributed, such as the log file being imported.
-    source: String,
-    stats: RecordingStats,
-    quiet: bool,
 }
 
 impl Recorder {
@@ -57,7 +82,7 @@ impl Recorder {
     ) -> anyhow::Result<Self> {
         let writer = RecordWriter::create(path, header)
             .with_context(|| format!("cannot write the run record {}", path.display()))?;
-        Ok(Recorder {
+        let mut recording = Recording {
             builder: ProvenanceBuilder::new(options),
             output: RecordOutput {
                 writer: Some(writer),
@@ -68,17 +93,111 @@ impl Recorder {
             },
             since_drain: 0,
             last_drain: Instant::now(),
+        };
+        let (sender, receiver) = sync_channel::<Vec<Message>>(BATCHES_IN_FLIGHT);
+        let worker = std::thread::Builder::new()
+            .name("tot-builder".into())
+            .spawn(move || {
+                for batch in receiver {
+                    for message in batch {
+                        recording.take(message);
+                    }
+                }
+                recording
+            })
+            .context("cannot start the provenance builder's thread")?;
+        Ok(Recorder {
+            stage: Stage::Open { sender, worker },
+            batch: Vec::with_capacity(BATCH),
+            events: 0,
         })
     }
 
-    /// The exit status of the first process seen, if it ended.
-    pub fn root_exit(&self) -> Option<tot_api::ExitStatus> {
-        self.builder.root_exit()
+    /// The exit status of the first process seen, if it ended. Ends the intake.
+    pub fn root_exit(&mut self) -> Option<tot_api::ExitStatus> {
+        self.close().ok()?.builder.root_exit()
     }
 
-    /// Counts so far.
+    /// Counts so far (events only, until the intake ends).
     pub fn stats(&self) -> RecordingStats {
-        self.output.stats
+        match &self.stage {
+            Stage::Closed(recording) => recording.output.stats,
+            _ => RecordingStats {
+                events: self.events,
+                ..RecordingStats::default()
+            },
+        }
+    }
+
+    fn send(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if let Stage::Open { sender, .. } = &self.stage {
+            // A send fails only if the builder's thread is gone; close() reports that.
+            let _ = sender.send(batch);
+        }
+    }
+
+    /// Ends the intake and waits for the builder to take in everything sent.
+    fn close(&mut self) -> anyhow::Result<&mut Recording> {
+        self.send();
+        if let Stage::Open { .. } = self.stage {
+            let Stage::Open { sender, worker } = std::mem::replace(&mut self.stage, Stage::Gone)
+            else {
+                unreachable!("matched just above")
+            };
+            drop(sender);
+            let recording = worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("the provenance builder failed"))?;
+            self.stage = Stage::Closed(Box::new(recording));
+        }
+        match &mut self.stage {
+            Stage::Closed(recording) => Ok(recording),
+            _ => anyhow::bail!("the provenance builder failed"),
+        }
+    }
+
+    /// Hash what is pending, write everything, and put the final header in place.
+    pub fn finish(mut self, header: &RunHeader) -> anyhow::Result<(PathBuf, RecordingStats)> {
+        self.close()?;
+        let Stage::Closed(recording) = std::mem::replace(&mut self.stage, Stage::Gone) else {
+            anyhow::bail!("the provenance builder failed");
+        };
+        recording.finish(header)
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Let the builder's thread finish before the record files are touched.
+        let _ = self.close();
+    }
+}
+
+impl Recording {
+    fn take(&mut self, message: Message) {
+        match message {
+            Message::Diagnostic(diagnostic) => self.output.report(&diagnostic),
+            Message::Event(event, handle) => {
+                // A process that ended is final: write it out at once, so that a crash of
+                // tot during a long quiet stretch still leaves every finished process on
+                // disk.
+                let ended = matches!(event.ev, EventKind::Exit { .. });
+                self.output.stats.events += 1;
+                self.builder.event_with_handle(event, handle);
+                self.since_drain += 1;
+                if ended
+                    || self.since_drain >= DRAIN_EVERY_EVENTS
+                    || (self.since_drain.is_multiple_of(64)
+                        && self.last_drain.elapsed() >= DRAIN_EVERY)
+                {
+                    self.drain();
+                }
+            }
+        }
     }
 
     fn drain(&mut self) {
@@ -92,9 +211,8 @@ impl Recorder {
         self.last_drain = Instant::now();
     }
 
-    /// Hash what is pending, write everything, and put the final header in place.
-    pub fn finish(self, header: &RunHeader) -> anyhow::Result<(PathBuf, RecordingStats)> {
-        let Recorder {
+    fn finish(self, header: &RunHeader) -> anyhow::Result<(PathBuf, RecordingStats)> {
+        let Recording {
             builder,
             mut output,
             ..
@@ -116,6 +234,42 @@ impl Recorder {
             .context("cannot finish the run record")?;
         Ok((path, output.stats))
     }
+}
+
+/// The writing half: the record file, counts, and the user's view of problems.
+struct RecordOutput {
+    writer: Option<RecordWriter>,
+    write_error: Option<anyhow::Error>,
+    /// Where diagnostics are attributed, such as the log file being imported.
+    source: String,
+    stats: RecordingStats,
+    quiet: bool,
+}
+
+/// A read-only handle on the file an `Open` for writing made, taken the moment the event
+/// is read, while a short-lived file still exists. Only absolute paths: relative ones need
+/// the process's directory, which only the builder knows.
+fn handle_for(event: &Event) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let EventKind::Open {
+        path,
+        flags,
+        outcome: Outcome::Ok(_),
+        ..
+    } = &event.ev
+    else {
+        return None;
+    };
+    let writable = matches!(flags.access, Access::Write | Access::ReadWrite);
+    if !writable || flags.tmpfile || !path.as_slice().starts_with(b"/") {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path.as_path())
+        .ok()?;
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 impl RecordOutput {
@@ -168,21 +322,16 @@ impl RecordOutput {
 
 impl EventSink for Recorder {
     fn event(&mut self, event: Event) {
-        // A process that ended is final: write it out at once, so that a crash of tot
-        // during a long quiet stretch still leaves every finished process on disk.
+        self.events += 1;
         let ended = matches!(event.ev, EventKind::Exit { .. });
-        self.output.stats.events += 1;
-        self.builder.event(event);
-        self.since_drain += 1;
-        if ended
-            || self.since_drain >= DRAIN_EVERY_EVENTS
-            || (self.since_drain.is_multiple_of(64) && self.last_drain.elapsed() >= DRAIN_EVERY)
-        {
-            self.drain();
+        let handle = handle_for(&event);
+        self.batch.push(Message::Event(event, handle));
+        if ended || self.batch.len() >= BATCH {
+            self.send();
         }
     }
 
     fn diagnostic(&mut self, diagnostic: Diagnostic) {
-        self.output.report(&diagnostic);
+        self.batch.push(Message::Diagnostic(diagnostic));
     }
 }

@@ -38,6 +38,11 @@ pub struct LineageArgs {
     #[arg(long, conflicts_with = "dot")]
     pub json: bool,
 
+    /// In the text tree, list system files (under /usr, /lib, ...) among the inputs
+    /// instead of counting them in one line.
+    #[arg(long)]
+    pub all_inputs: bool,
+
     /// Print the graph in Graphviz DOT.
     #[arg(long)]
     pub dot: bool,
@@ -81,7 +86,7 @@ pub fn run(args: LineageArgs) -> anyhow::Result<ExitCode> {
     } else if args.dot {
         out.write_all(render_dot(&graph).as_bytes())?;
     } else if !graph.is_empty() {
-        out.write_all(render_text(&graph).as_bytes())?;
+        out.write_all(render_text(&graph, !args.all_inputs).as_bytes())?;
     }
     out.flush()?;
     if graph.is_empty() {

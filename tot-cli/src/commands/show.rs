@@ -145,7 +145,7 @@ fn write_text(
             writeln!(out, "   inputs:")?;
             let mut system = 0;
             for input in &writer.inputs {
-                if !all_inputs && is_system_path(input.path.as_slice()) {
+                if !all_inputs && tot_store::lineage::is_system_path(input.path.as_slice()) {
                     system += 1;
                     continue;
                 }
@@ -182,18 +182,4 @@ fn write_text(
         )?;
     }
     Ok(())
-}
-
-/// Files of the operating system itself: inputs of nearly every process, so the text
-/// output counts them instead of listing them.
-fn is_system_path(path: &[u8]) -> bool {
-    const SYSTEM_DIRS: [&[u8]; 6] = [
-        b"/usr/", b"/lib/", b"/lib32/", b"/lib64/", b"/bin/", b"/sbin/",
-    ];
-    const SYSTEM_FILES: [&[u8]; 3] = [
-        b"/etc/ld.so.cache",
-        b"/etc/localtime",
-        b"/etc/nsswitch.conf",
-    ];
-    SYSTEM_DIRS.iter().any(|dir| path.starts_with(dir)) || SYSTEM_FILES.contains(&path)
 }
