@@ -444,11 +444,30 @@ fn short_run(run_id: &str) -> &str {
 enum Node {
     File(usize),
     Process(usize),
+    /// This many system files, counted instead of listed.
+    FoldedSystemFiles(usize),
+}
+
+/// Files of the operating system itself (under /usr, /lib, /bin, ..., and the loader
+/// cache): inputs of nearly every process, so text output counts them instead of listing
+/// them.
+pub fn is_system_path(path: &[u8]) -> bool {
+    const SYSTEM_DIRS: [&[u8]; 6] = [
+        b"/usr/", b"/lib/", b"/lib32/", b"/lib64/", b"/bin/", b"/sbin/",
+    ];
+    const SYSTEM_FILES: [&[u8]; 3] = [
+        b"/etc/ld.so.cache",
+        b"/etc/localtime",
+        b"/etc/nsswitch.conf",
+    ];
+    SYSTEM_DIRS.iter().any(|dir| path.starts_with(dir)) || SYSTEM_FILES.contains(&path)
 }
 
 /// Renders the graph as an indented tree from the file asked about. Nodes reached a
-/// second time are shown once and then marked `(see above)`.
-pub fn render_text(graph: &LineageGraph) -> String {
+/// second time are shown once and then marked `(see above)`. With `fold_system`, a
+/// process's system-file inputs that nothing in the graph produced are counted in one line
+/// instead of listed (upstream only).
+pub fn render_text(graph: &LineageGraph, fold_system: bool) -> String {
     let Some(root) = graph.root else {
         return String::new();
     };
@@ -470,6 +489,23 @@ pub fn render_text(graph: &LineageGraph) -> String {
                 .push((file, edge.path.clone()));
         }
     }
+    if fold_system && graph.direction == Direction::Up {
+        for (node, kids) in children.iter_mut() {
+            if !matches!(node, Node::Process(_)) {
+                continue;
+            }
+            let before = kids.len();
+            kids.retain(|(kid, path)| {
+                let Node::File(file) = kid else { return true };
+                let produced_here = graph.edges.iter().any(|e| e.file == *file && e.produced());
+                produced_here || !is_system_path(path.as_slice())
+            });
+            let folded = before - kids.len();
+            if folded > 0 {
+                kids.push((Node::FoldedSystemFiles(folded), Bytes::default()));
+            }
+        }
+    }
     let mut out = String::new();
     let mut shown = HashSet::new();
     // (node, path it was reached by, prefix of its children, own prefix)
@@ -483,8 +519,9 @@ pub fn render_text(graph: &LineageGraph) -> String {
         let label = match node {
             Node::File(i) => format!("{}  {}", path, short_sha(&graph.files[i].sha256)),
             Node::Process(i) => process_label(&graph.processes[i].info),
+            Node::FoldedSystemFiles(n) => format!("+ {n} system files (--all-inputs lists them)"),
         };
-        let repeated = !shown.insert(node);
+        let repeated = !matches!(node, Node::FoldedSystemFiles(_)) && !shown.insert(node);
         let kids = children.get(&node).filter(|_| !repeated);
         let note = if repeated && children.contains_key(&node) {
             "  (see above)"

@@ -512,7 +512,7 @@ fn lineage_crosses_machines_by_content_and_goes_down_too() {
         .map(|p| p.info.hostname.as_str())
         .collect();
     assert_eq!(hosts, vec!["host-b", "host-a"]);
-    let text = tot_store::lineage::render_text(&up);
+    let text = tot_store::lineage::render_text(&up, false);
     assert!(text.contains("ld -o app main.o"), "{text}");
     assert!(text.contains("cc -c main.c"), "{text}");
     assert!(text.contains("/work/main.c"), "{text}");
@@ -582,7 +582,7 @@ fn lineage_is_safe_on_cycles() {
         .unwrap();
     assert_eq!(graph.processes.len(), 6);
     assert_eq!(graph.files.len(), 2);
-    let text = tot_store::lineage::render_text(&graph);
+    let text = tot_store::lineage::render_text(&graph, false);
     assert!(text.contains("(see above)"), "{text}");
 }
 
