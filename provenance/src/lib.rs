@@ -42,6 +42,12 @@
 //!   prefixes are recorded with a note and never read. An output whose file is gone
 //!   when its last fd closes waits for a rename (then is hashed at the new name) and
 //!   is otherwise noted `vanished`. [`Hashing::Off`] touches no file at all.
+//! - **Held outputs.** A file opened for writing is held open read-only by tot (up to 256
+//!   at once), through a handle the caller took the moment it read the event
+//!   ([`ProvenanceBuilder::event_with_handle`]) or, failing that, one the builder takes
+//!   itself. The output is hashed through it at its last close, even if it was renamed or
+//!   removed meanwhile. An input that is gone when its open is processed takes the
+//!   content produced at that path earlier in the run (a compiler's temporary file).
 //! - **Late events.** Events reach the builder a little after the fact (more while it
 //!   hashes a big file inline), so a file may already hold a later version when it is
 //!   hashed. When event times are absolute (strace `-ttt`) and the file's mtime is more
