@@ -109,6 +109,17 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
+    /// Whether tot may read the file at `path`: hashing is live, and the path is under
+    /// neither a pseudo-filesystem nor an ignored prefix.
+    pub fn may_read(&self, path: &[u8]) -> bool {
+        self.hashing == Hashing::Live
+            && !self
+                .pseudo_fs
+                .iter()
+                .chain(&self.ignore)
+                .any(|prefix| path::is_under(path, prefix.as_slice()))
+    }
+
     /// Options with live hashing, no ignore list and the default pseudo-filesystems.
     pub fn new(run_id: impl Into<String>, initial_cwd: impl Into<Bytes>) -> Self {
         BuildOptions {
@@ -151,5 +162,18 @@ mod tests {
         assert_ne!(id, run_id("m", 1, 3));
         assert_ne!(id, run_id("n", 1, 2));
         assert_ne!(id, run_id("m", 2, 2));
+    }
+
+    #[test]
+    fn may_read_respects_hashing_pseudo_filesystems_and_the_ignore_list() {
+        let mut options = BuildOptions::new("r", "/w");
+        options.ignore.push("/secret".into());
+        assert!(options.may_read(b"/w/out.o"));
+        assert!(options.may_read(b"/devices.txt"));
+        assert!(!options.may_read(b"/dev/tty"));
+        assert!(!options.may_read(b"/proc/self/status"));
+        assert!(!options.may_read(b"/secret/key"));
+        options.hashing = Hashing::Off;
+        assert!(!options.may_read(b"/w/out.o"));
     }
 }

@@ -42,6 +42,9 @@ pub struct Recorder {
     stage: Stage,
     batch: Vec<Message>,
     events: u64,
+    /// Which files may be opened: none for an imported log (it names another machine's
+    /// files), never pseudo-filesystems or ignored ones.
+    options: BuildOptions,
 }
 
 enum Stage {
@@ -83,7 +86,7 @@ impl Recorder {
         let writer = RecordWriter::create(path, header)
             .with_context(|| format!("cannot write the run record {}", path.display()))?;
         let mut recording = Recording {
-            builder: ProvenanceBuilder::new(options),
+            builder: ProvenanceBuilder::new(options.clone()),
             output: RecordOutput {
                 writer: Some(writer),
                 write_error: None,
@@ -110,6 +113,7 @@ impl Recorder {
             stage: Stage::Open { sender, worker },
             batch: Vec::with_capacity(BATCH),
             events: 0,
+            options,
         })
     }
 
@@ -249,7 +253,7 @@ struct RecordOutput {
 /// A read-only handle on the file an `Open` for writing made, taken the moment the event
 /// is read, while a short-lived file still exists. Only absolute paths: relative ones need
 /// the process's directory, which only the builder knows.
-fn handle_for(event: &Event) -> Option<std::fs::File> {
+fn handle_for(event: &Event, options: &BuildOptions) -> Option<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let EventKind::Open {
         path,
@@ -262,6 +266,9 @@ fn handle_for(event: &Event) -> Option<std::fs::File> {
     };
     let writable = matches!(flags.access, Access::Write | Access::ReadWrite);
     if !writable || flags.tmpfile || !path.as_slice().starts_with(b"/") {
+        return None;
+    }
+    if !options.may_read(path.as_slice()) {
         return None;
     }
     let file = std::fs::OpenOptions::new()
@@ -324,7 +331,7 @@ impl EventSink for Recorder {
     fn event(&mut self, event: Event) {
         self.events += 1;
         let ended = matches!(event.ev, EventKind::Exit { .. });
-        let handle = handle_for(&event);
+        let handle = handle_for(&event, &self.options);
         self.batch.push(Message::Event(event, handle));
         if ended || self.batch.len() >= BATCH {
             self.send();
