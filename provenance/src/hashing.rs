@@ -128,42 +128,14 @@ impl ContentHasher {
             return HashOutcome::Hashed(hashed(*sha256, &key));
         }
         // O_NONBLOCK: if the path was swapped for a FIFO since the stat, don't hang on it.
-        let file = match OpenOptions::new()
+        match OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
             .open(path)
         {
-            Ok(file) => file,
-            Err(error) => return outcome_of_error(&error),
-        };
-        let meta = match file.metadata() {
-            Ok(meta) if meta.is_file() => meta,
-            Ok(meta) if meta.is_dir() => return HashOutcome::Directory,
-            Ok(_) => return HashOutcome::NotRegular,
-            Err(error) => return outcome_of_error(&error),
-        };
-        let key = VersionKey::of(&meta);
-        if let Some(sha256) = self.cache.get(&key) {
-            self.cache_hits += 1;
-            return HashOutcome::Hashed(hashed(*sha256, &key));
+            Ok(file) => self.hash_open_file(&file),
+            Err(error) => outcome_of_error(&error),
         }
-        let sha256 = match self.stream(file) {
-            Ok(sha256) => sha256,
-            Err(error) => return outcome_of_error(&error),
-        };
-        self.files_hashed += 1;
-        // Cache only what was hashed from one stable version; a file still being written
-        // gets hashed again next time.
-        let stable = std::fs::metadata(path)
-            .map(|after| VersionKey::of(&after) == key)
-            .unwrap_or(false);
-        if stable {
-            if self.cache.len() >= CACHE_LIMIT {
-                self.cache.clear();
-            }
-            self.cache.insert(key, sha256);
-        }
-        HashOutcome::Hashed(hashed(sha256, &key))
     }
 
     /// Opens a regular file read-only without blocking on FIFOs or taking a terminal;
@@ -206,6 +178,8 @@ impl ContentHasher {
             Err(error) => return outcome_of_error(&error),
         };
         self.files_hashed += 1;
+        // Cache only what was hashed from one stable version; a file still being written
+        // gets hashed again next time.
         let stable = file
             .metadata()
             .map(|after| VersionKey::of(&after) == key)
