@@ -412,9 +412,16 @@ fn short_sha(sha256: &Option<String>) -> String {
     }
 }
 
+/// Longest command line shown in a tree; linkers' run to kilobytes (`--json` has all).
+const LABEL_COMMAND_CHARS: usize = 160;
+
 fn process_label(info: &ProcessInfo) -> String {
     let command = if info.described {
-        display_argv(&info.argv)
+        let full = display_argv(&info.argv);
+        match full.char_indices().nth(LABEL_COMMAND_CHARS) {
+            Some((cut, _)) => format!("{}…", &full[..cut]),
+            None => full,
+        }
     } else {
         "(process not described in its record)".into()
     };
