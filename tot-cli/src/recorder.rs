@@ -92,7 +92,6 @@ impl Recorder {
                 write_error: None,
                 source: source.into(),
                 stats: RecordingStats::default(),
-                quiet: false,
             },
             since_drain: 0,
             last_drain: Instant::now(),
@@ -147,17 +146,16 @@ impl Recorder {
     /// Ends the intake and waits for the builder to take in everything sent.
     fn close(&mut self) -> anyhow::Result<&mut Recording> {
         self.send();
-        if let Stage::Open { .. } = self.stage {
-            let Stage::Open { sender, worker } = std::mem::replace(&mut self.stage, Stage::Gone)
-            else {
-                unreachable!("matched just above")
-            };
-            drop(sender);
-            let recording = worker
-                .join()
-                .map_err(|_| anyhow::anyhow!("the provenance builder failed"))?;
-            self.stage = Stage::Closed(Box::new(recording));
-        }
+        self.stage = match std::mem::replace(&mut self.stage, Stage::Gone) {
+            Stage::Open { sender, worker } => {
+                drop(sender);
+                let recording = worker
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the provenance builder failed"))?;
+                Stage::Closed(Box::new(recording))
+            }
+            other => other,
+        };
         match &mut self.stage {
             Stage::Closed(recording) => Ok(recording),
             _ => anyhow::bail!("the provenance builder failed"),
@@ -247,7 +245,6 @@ struct RecordOutput {
     /// Where diagnostics are attributed, such as the log file being imported.
     source: String,
     stats: RecordingStats,
-    quiet: bool,
 }
 
 /// A read-only handle on the file an `Open` for writing made, taken the moment the event
@@ -308,9 +305,6 @@ impl RecordOutput {
     fn report(&mut self, diagnostic: &Diagnostic) {
         if diagnostic.severity >= Severity::Warning {
             self.stats.problems += 1;
-        }
-        if self.quiet {
-            return;
         }
         let level = match diagnostic.severity {
             Severity::Info => "note",
