@@ -6,7 +6,7 @@
 //! 2. tot starts bpftrace with the generated program, the command's pid as `$1`, and
 //!    `-c release.sh`: bpftrace runs that helper only once every probe is attached, and
 //!    the helper opens the gate and then waits on its stdin, which tot holds;
-//! 3. the command execs and runs; tot reads bpftrace's output from a FIFO and parses it
+//! 3. the command execs and runs; tot reads bpftrace's output from a pipe and parses it
 //!    while it comes;
 //! 4. when the command exits, tot closes the helper's stdin: the helper ends, so bpftrace
 //!    drains its buffers and exits.
@@ -14,18 +14,19 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use tot_api::{
     Availability, Backend, BackendError, BackendErrorKind, Bytes, Diagnostic, Event, EventKind,
     EventSink, ExitStatus, Outcome, Severity, TraceOutcome, TraceRequest,
 };
-use tot_launch::{signal_name, OutputFifo, SignalForwarder};
+use tot_launch::{signal_name, SignalForwarder};
 use tot_script_format::{parse_reader, ReorderSink, ScriptParser};
 
+use crate::flush::{self, UntilFlushed};
 use crate::gate::{is_plain_word, make_fifo, wait_for, GatedChild};
-use crate::script::{self, Arch, Failures, Probes, STRING_LIMIT};
+use crate::script::{self, Arch, Failures, Probes, TaskAccess, STRING_LIMIT};
 
 /// How to install bpftrace, for error messages.
 pub const INSTALL_FIX: &str =
@@ -211,17 +212,28 @@ impl Backend for BpftraceBackend {
             Some("keep") => Failures::Keep,
             _ => Failures::Skip,
         };
-        let program_text = script::generate(probes, failures, |name| {
+        let (task_access, why_typed) = TaskAccess::for_running_kernel();
+        if let Some(why) = why_typed {
+            sink.diagnostic(Diagnostic {
+                severity: Severity::Info,
+                line: None,
+                message: format!(
+                    "bpftrace will parse kernel types by name, about 0.3 s slower to start: {why}"
+                ),
+            });
+        }
+        let has_syscall = |name: &str| {
             tracefs_dir
                 .join(format!("events/syscalls/sys_enter_{name}"))
                 .exists()
-        });
+        };
+        let can_flush = has_syscall(script::FLUSH_SYSCALL);
+        let program_text = script::generate(probes, failures, task_access, has_syscall);
         std::fs::write(&script_path, program_text)
             .map_err(|e| io_error("cannot write the bpftrace program", e))?;
         std::fs::write(&release_path, release_script(&gate_path))
             .map_err(|e| io_error("cannot write the release helper", e))?;
         make_fifo(&gate_path).map_err(|e| io_error("cannot make the gate FIFO", e))?;
-        let output = OutputFifo::create().map_err(|e| io_error("cannot make the trace FIFO", e))?;
 
         let forwarder = SignalForwarder::install()
             .map_err(|e| io_error("cannot install signal handlers", e))?;
@@ -238,12 +250,16 @@ impl Backend for BpftraceBackend {
                 .unwrap_or_else(|| default.to_string())
         };
         let spawned = Command::new(&binary)
-            .arg("-o")
-            .arg(output.path())
+            // Unbuffered, to stdout: each record reaches tot when it happens, so outputs
+            // are caught before they vanish and the flush markers are not held back.
+            // (`-o FILE` is always fully buffered.)
+            .arg("-B")
+            .arg("none")
             .arg("-c")
             .arg(format!("/bin/sh {}", release_path.display()))
             .arg(&script_path)
             .arg(root.to_string())
+            .arg(std::process::id().to_string())
             .env("BPFTRACE_STRLEN", STRING_LIMIT.to_string())
             .env(
                 "BPFTRACE_PERF_RB_PAGES",
@@ -254,7 +270,7 @@ impl Backend for BpftraceBackend {
                 option("map_keys_max", DEFAULT_MAP_KEYS_MAX),
             )
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn();
         let mut tracer = match spawned {
@@ -268,40 +284,53 @@ impl Backend for BpftraceBackend {
             }
         };
         let helper_stdin = tracer.stdin.take();
-        let stderr_lines = tracer.stderr.take().map(|stderr| {
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr_reader = tracer.stderr.take().map(|stderr| {
+            let lines = Arc::clone(&stderr_lines);
             std::thread::spawn(move || {
-                BufReader::new(stderr)
-                    .lines()
-                    .map_while(Result::ok)
-                    .filter(|line| !is_noise(line))
-                    .collect::<Vec<String>>()
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if !is_noise(&line) {
+                        lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                    }
+                }
             })
         });
-        // The command's exit ends the helper, which ends bpftrace.
+        // The command's exit: mark every CPU's buffer, then end the helper, which ends
+        // bpftrace.
+        let flush_cpus = Arc::new(OnceLock::new());
         let (status_tx, status_rx) = mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            let status = wait_for(root);
-            drop(helper_stdin);
-            let _ = status_tx.send(());
-            status
-        });
+        let waiter = {
+            let flush_cpus = Arc::clone(&flush_cpus);
+            std::thread::spawn(move || {
+                let status = wait_for(root);
+                if let Some(cpus) = flush::cpus_to_mark().filter(|_| can_flush) {
+                    let cpus = flush_cpus.get_or_init(|| cpus);
+                    flush::mark(cpus);
+                }
+                drop(helper_stdin);
+                let _ = status_tx.send(());
+                status
+            })
+        };
 
-        let reader = output
-            .open_reader(|| matches!(tracer.try_wait(), Ok(None)))
-            .map_err(|e| io_error("cannot read bpftrace's output", e));
+        let reader = tracer.stdout.take();
         let mut watch = Watch::new(sink, u32::try_from(root).unwrap_or(0));
+        let mut flushed_early = None;
         let parse_result = match reader {
-            Ok(Some(reader)) => {
+            Some(reader) => {
                 let mut parser = ScriptParser::new().with_clock_offset(clock_offset());
                 let mut reorder = ReorderSink::new(&mut watch, REORDER_WINDOW_NS);
-                let result = parse_reader(&mut parser, BufReader::new(reader), &mut reorder);
+                let mut until = UntilFlushed::new(reader, Arc::clone(&flush_cpus));
+                let result = parse_reader(&mut parser, &mut until, &mut reorder);
                 reorder.finish();
+                if until.flushed() {
+                    flushed_early = Some(until.into_inner());
+                }
                 result
                     .map(Some)
                     .map_err(|e| io_error("reading bpftrace's output failed", e))
             }
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
+            None => Ok(None),
         };
         // bpftrace is gone or finishing. A command still held at the gate never ran.
         let mut killed_at_gate = false;
@@ -315,11 +344,25 @@ impl Backend for BpftraceBackend {
             .join()
             .map_err(|_| BackendError::new(BackendErrorKind::Io, "the waiting thread panicked"))?
             .map_err(|e| io_error("cannot wait for the command", e))?;
-        let tracer_status = tracer
-            .wait()
-            .map_err(|e| io_error("cannot wait for bpftrace", e))?;
+        let tracer_status = match flushed_early {
+            // Everything is read; bpftrace detaches its probes on its own time.
+            Some(rest) => {
+                finish_in_background(tracer, rest);
+                None
+            }
+            None => {
+                let status = tracer
+                    .wait()
+                    .map_err(|e| io_error("cannot wait for bpftrace", e))?;
+                if let Some(reader) = stderr_reader {
+                    let _ = reader.join();
+                }
+                Some(status)
+            }
+        };
         drop(forwarder);
-        let stderr_lines = stderr_lines.and_then(|t| t.join().ok()).unwrap_or_default();
+        let stderr_lines =
+            std::mem::take(&mut *stderr_lines.lock().unwrap_or_else(|e| e.into_inner()));
         parse_result?;
         let status = status_from_wait(command_status);
 
@@ -346,7 +389,9 @@ impl Backend for BpftraceBackend {
                     describe(&status)
                 )
             } else {
-                format!("bpftrace failed ({tracer_status}) before the command could start{said}")
+                let status =
+                    tracer_status.map_or_else(|| "still running".into(), |s| s.to_string());
+                format!("bpftrace failed ({status}) before the command could start{said}")
             };
             return Err(BackendError::new(BackendErrorKind::Provider, message));
         }
@@ -357,7 +402,7 @@ impl Backend for BpftraceBackend {
                 message: format!("bpftrace: {line}"),
             });
         }
-        if !tracer_status.success() {
+        if let Some(tracer_status) = tracer_status.filter(|status| !status.success()) {
             watch.inner.diagnostic(Diagnostic {
                 severity: Severity::Error,
                 line: None,
@@ -379,6 +424,16 @@ impl Backend for BpftraceBackend {
 fn release_script(gate: &Path) -> String {
     let quoted = gate.display().to_string().replace('\'', r"'\''");
     format!("# tot: the probes are attached; let the command run.\nprintf go >> '{quoted}'\nexec cat > /dev/null\n")
+}
+
+/// Let bpftrace finish detaching without tot waiting: keep reading (and dropping) what it
+/// still prints, so it never blocks on a full pipe, and reap it. If tot exits first, bpftrace
+/// still ends by itself: its helper is gone.
+fn finish_in_background(mut tracer: Child, mut rest: impl std::io::Read + Send + 'static) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut rest, &mut std::io::sink());
+        let _ = tracer.wait();
+    });
 }
 
 /// bpftrace's messages that say nothing about the trace.

@@ -4,10 +4,13 @@
 #![deny(missing_docs)]
 
 #[cfg(target_os = "linux")]
+mod flush;
+#[cfg(target_os = "linux")]
 mod gate;
 #[cfg(target_os = "linux")]
 mod launcher;
 pub mod script;
+pub mod task_layout;
 
 #[cfg(target_os = "linux")]
 pub use launcher::{BpftraceBackend, INSTALL_FIX};

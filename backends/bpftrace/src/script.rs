@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::task_layout::TaskLayout;
+
 /// bpftrace's longest string (`BPFTRACE_STRLEN`): its maximum, since strings live on the
 /// 512-byte BPF stack. Longer paths are cut; the backend warns when a path reaches it.
 pub const STRING_LIMIT: usize = 200;
@@ -254,7 +256,41 @@ impl Arch {
     }
 }
 
-/// The bpftrace program that follows `$1` (the command's pid) and its descendants.
+/// How the exec and exit probes reach the task's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskAccess {
+    /// By byte offsets from the kernel's BTF: bpftrace needs no kernel types (fast start).
+    Offsets(TaskLayout),
+    /// By name (`curtask->mm->start_stack`): bpftrace first turns the kernel's types into C
+    /// and parses them with clang, about 0.3 s. For kernels whose BTF tot cannot read.
+    Typed,
+}
+
+impl TaskAccess {
+    /// Offsets from the running kernel's BTF when it can be read; otherwise access by name,
+    /// with the reason.
+    pub fn for_running_kernel() -> (TaskAccess, Option<String>) {
+        match TaskLayout::from_btf(std::path::Path::new(crate::task_layout::KERNEL_BTF)) {
+            Ok(layout) => (TaskAccess::Offsets(layout), None),
+            Err(why) => (TaskAccess::Typed, Some(why)),
+        }
+    }
+}
+
+/// The system call whose entry, made by tot itself (`$2`) with a magic third argument,
+/// prints a flush marker (see [`FLUSH_MARKER`]).
+pub const FLUSH_SYSCALL: &str = "getcpu";
+
+/// `getcpu`'s third argument (an unused cache pointer) that marks tot's own calls.
+pub const FLUSH_MAGIC: u64 = 0x746f_7466_6c75_7368;
+
+/// The start of a flush marker line, followed by the CPU number: a comment to the line
+/// format's parser. bpftrace's per-CPU buffers are each read in order, so once the marker
+/// of every CPU is read, every event recorded before the markers were made has been read.
+pub const FLUSH_MARKER: &str = "#flush\t";
+
+/// The bpftrace program that follows `$1` (the command's pid) and its descendants, and
+/// prints a flush marker when process `$2` (tot) asks for one.
 ///
 /// `has_syscall` says whether this kernel has a `syscalls:sys_enter_NAME` tracepoint; with
 /// [`Probes::Raw`] a call is traced when the architecture has its number.
@@ -266,6 +302,7 @@ impl Arch {
 pub fn generate(
     probes: Probes,
     failures: Failures,
+    task: TaskAccess,
     mut has_syscall: impl FnMut(&str) -> bool,
 ) -> String {
     let mut out = String::new();
@@ -282,7 +319,14 @@ pub fn generate(
          END {{ clear(@traced); clear(@cf); clear(@a0); clear(@a1); clear(@a2); clear(@a3); clear(@a4); }}",
         header.replace('\t', "\\t")
     );
-    write_process_probes(&mut out);
+    write_process_probes(&mut out, task);
+    if has_syscall(FLUSH_SYSCALL) {
+        let _ = writeln!(
+            out,
+            "\ntracepoint:syscalls:sys_enter_{FLUSH_SYSCALL} /pid == $2 && (uint64)args->unused == {FLUSH_MAGIC:#x}/ {{ printf(\"{}%d\\n\", cpu); }}",
+            FLUSH_MARKER.replace('\t', "\\t")
+        );
+    }
     // Clone flags tell a thread from a process; fork and vfork take none.
     let clone_flags = [
         ("clone", "args->clone_flags", "$x0"),
@@ -395,8 +439,22 @@ fn saves(call: &Call, source: impl Fn(usize, &'static str) -> String) -> String 
         .join(" ")
 }
 
-fn write_process_probes(out: &mut String) {
+fn write_process_probes(out: &mut String, task: TaskAccess) {
     let max_args = MAX_ARGS;
+    let (start_stack, exit_code) = match task {
+        TaskAccess::Offsets(layout) => (
+            format!(
+                "$task = (uint64)curtask; $sp = *(uint64 *)(*(uint64 *)($task + {}) + {});",
+                layout.mm, layout.start_stack
+            ),
+            // Through a variable: bpftrace 0.17 miscompiles `curtask + N` used directly.
+            format!("*(int32 *)((uint64)curtask + {})", layout.exit_code),
+        ),
+        TaskAccess::Typed => (
+            "$sp = (uint64)curtask->mm->start_stack;".to_string(),
+            "curtask->exit_code".to_string(),
+        ),
+    };
     let _ = write!(
         out,
         r#"
@@ -407,7 +465,7 @@ tracepoint:sched:sched_process_fork /@traced[args->parent_pid]/ {{
 
 tracepoint:sched:sched_process_exec /@traced[tid]/ {{
   // The new image's argv, as the kernel laid it on the new stack: resident, complete.
-  $sp = (uint64)curtask->mm->start_stack;
+  {start_stack}
   $argc = *(uint64 *)uptr($sp);
   $n = $argc > {max_args} ? (uint64){max_args} : $argc;
   printf("E\t%llu\t%d\t%d\t%s\t%llu\t%d\t.\n", nsecs, pid, tid, str(args->filename), $n, $argc > {max_args} ? 1 : 0);
@@ -419,7 +477,7 @@ tracepoint:sched:sched_process_exec /@traced[tid]/ {{
 }}
 
 tracepoint:sched:sched_process_exit /@traced[tid]/ {{
-  printf("X\t%llu\t%d\t%d\t%d\t.\n", nsecs, pid, tid, curtask->exit_code);
+  printf("X\t%llu\t%d\t%d\t%d\t.\n", nsecs, pid, tid, {exit_code});
   delete(@traced[tid]); delete(@cf[tid]);
   delete(@a0[tid]); delete(@a1[tid]); delete(@a2[tid]); delete(@a3[tid]); delete(@a4[tid]);
 }}
@@ -501,11 +559,47 @@ pub fn printf_formats(script: &str) -> Vec<&str> {
 mod tests {
     use super::*;
 
+    const OFFSETS: TaskAccess = TaskAccess::Offsets(TaskLayout {
+        mm: 1136,
+        exit_code: 1164,
+        start_stack: 472,
+    });
+
+    #[test]
+    fn offsets_replace_kernel_types() {
+        let script = generate(Probes::Raw(Arch::X86_64), Failures::Skip, OFFSETS, |_| true);
+        assert!(!script.contains("curtask->"), "{script}");
+        assert!(script.contains("*(uint64 *)($task + 1136) + 472)"));
+        assert!(script.contains("*(int32 *)((uint64)curtask + 1164)"));
+        let typed = generate(
+            Probes::Raw(Arch::X86_64),
+            Failures::Skip,
+            TaskAccess::Typed,
+            |_| true,
+        );
+        assert!(typed.contains("curtask->mm->start_stack"));
+    }
+
+    #[test]
+    fn the_flush_marker_is_asked_for_by_tot_only() {
+        let script = generate(Probes::Raw(Arch::X86_64), Failures::Skip, OFFSETS, |_| true);
+        assert!(script.contains(
+            "tracepoint:syscalls:sys_enter_getcpu /pid == $2 && (uint64)args->unused == 0x746f74666c757368/ { printf(\"#flush\\t%d\\n\", cpu); }"
+        ), "{script}");
+        let without = generate(Probes::Raw(Arch::X86_64), Failures::Skip, OFFSETS, |name| {
+            name != FLUSH_SYSCALL
+        });
+        assert!(!without.contains("getcpu"));
+    }
+
     #[test]
     fn only_existing_tracepoints_are_named() {
-        let script = generate(Probes::PerSyscall, Failures::Keep, |name| {
-            name != "open" && name != "rename"
-        });
+        let script = generate(
+            Probes::PerSyscall,
+            Failures::Keep,
+            TaskAccess::Typed,
+            |name| name != "open" && name != "rename",
+        );
         assert!(script.contains("sys_exit_openat "));
         assert!(!script.contains("sys_enter_open "));
         assert!(!script.contains("sys_exit_rename "));
@@ -523,18 +617,29 @@ mod tests {
         for name in traced_calls() {
             assert!(Arch::X86_64.syscall_number(name).is_some(), "{name}");
         }
-        let script = generate(Probes::Raw(Arch::Aarch64), Failures::Skip, |_| true);
+        let script = generate(
+            Probes::Raw(Arch::Aarch64),
+            Failures::Skip,
+            TaskAccess::Typed,
+            |_| true,
+        );
         assert!(
             script.contains("if ($id == 56) { @a0[tid]"),
             "openat is 56 on arm64"
         );
-        assert!(!script.contains("tracepoint:syscalls:"));
+        // Only the flush marker has a per-call tracepoint.
+        assert_eq!(script.matches("tracepoint:syscalls:").count(), 1);
+        assert!(script.contains("tracepoint:syscalls:sys_enter_getcpu "));
     }
 
     #[test]
     fn each_printf_carries_at_most_one_string() {
-        let script = generate(Probes::PerSyscall, Failures::Skip, |_| true)
-            + &generate(Probes::Raw(Arch::X86_64), Failures::Keep, |_| true);
+        let script = generate(
+            Probes::PerSyscall,
+            Failures::Skip,
+            TaskAccess::Typed,
+            |_| true,
+        ) + &generate(Probes::Raw(Arch::X86_64), Failures::Keep, OFFSETS, |_| true);
         for format in printf_formats(&script) {
             assert!(format.matches("%s").count() <= 1, "{format}");
         }
