@@ -1,7 +1,10 @@
 //! Print the bpftrace program tot would run on this machine (`syscalls` as the first
 //! argument: the per-call tracepoint form).
 
+use std::path::Path;
+
 use tot_backend_bpftrace::script::{generate, Arch, Failures, Probes, TaskAccess};
+use tot_backend_bpftrace::task_layout::KERNEL_BTF;
 
 fn main() {
     let probes = match (std::env::args().nth(1).as_deref(), Arch::current()) {
@@ -13,9 +16,9 @@ fn main() {
         generate(
             probes,
             Failures::Skip,
-            TaskAccess::for_running_kernel().0,
+            TaskAccess::for_kernel(Path::new(KERNEL_BTF)).0,
             |name| {
-                std::path::Path::new(&format!(
+                Path::new(&format!(
                     "/sys/kernel/tracing/events/syscalls/sys_enter_{name}"
                 ))
                 .exists()

@@ -267,10 +267,10 @@ pub enum TaskAccess {
 }
 
 impl TaskAccess {
-    /// Offsets from the running kernel's BTF when it can be read; otherwise access by name,
-    /// with the reason.
-    pub fn for_running_kernel() -> (TaskAccess, Option<String>) {
-        match TaskLayout::from_btf(std::path::Path::new(crate::task_layout::KERNEL_BTF)) {
+    /// Offsets from the kernel BTF file `btf` (usually [`KERNEL_BTF`](crate::task_layout::KERNEL_BTF))
+    /// when it can be read; otherwise access by name, with the reason.
+    pub fn for_kernel(btf: &std::path::Path) -> (TaskAccess, Option<String>) {
+        match TaskLayout::from_btf(btf) {
             Ok(layout) => (TaskAccess::Offsets(layout), None),
             Err(why) => (TaskAccess::Typed, Some(why)),
         }

@@ -283,3 +283,61 @@ fn per_syscall_tracepoints_see_the_same_as_raw_ones() {
     );
     assert_eq!(run("syscalls"), raw);
 }
+
+#[test]
+fn task_fields_read_by_btf_offset_or_by_name_agree() {
+    // By default the script reads argv and exit codes at offsets from the kernel's BTF;
+    // with an unreadable `btf` option it falls back to kernel types by name, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |btf: Option<&str>| {
+        let request = TraceRequest {
+            argv: ["sh", "-c", "sh -c 'exit 3' one 'two words'; exit 5"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+            cwd: dir.path().to_path_buf(),
+            options: btf
+                .map(|path| ("btf".to_string(), path.to_string()))
+                .into_iter()
+                .collect(),
+        };
+        let mut rec = Recorder::default();
+        let outcome = BpftraceBackend::new().trace(&request, &mut rec).unwrap();
+        assert_eq!(outcome.status, ExitStatus::Code(5));
+        let seen: Vec<String> = rec
+            .events
+            .iter()
+            .filter_map(|e| match &e.ev {
+                EventKind::Exec { argv, .. } => Some(format!(
+                    "exec {}",
+                    argv.iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                )),
+                EventKind::Exit { status } => Some(format!("exit {status:?}")),
+                _ => None,
+            })
+            .collect();
+        (seen, rec.errors().into_iter().cloned().collect::<Vec<_>>())
+    };
+    let (by_offset, warnings) = run(None);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        by_offset,
+        [
+            "exec sh|-c|sh -c 'exit 3' one 'two words'; exit 5",
+            "exec sh|-c|exit 3|one|two words",
+            "exit Code(3)",
+            "exit Code(5)",
+        ]
+    );
+    let (by_name, warnings) = run(Some("/nonexistent/vmlinux"));
+    assert_eq!(by_name, by_offset);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("/nonexistent/vmlinux")),
+        "{warnings:?}"
+    );
+}
