@@ -8,8 +8,9 @@
 //!    the helper opens the gate and then waits on its stdin, which tot holds;
 //! 3. the command execs and runs; tot reads bpftrace's output from a pipe and parses it
 //!    while it comes;
-//! 4. when the command exits, tot closes the helper's stdin: the helper ends, so bpftrace
-//!    drains its buffers and exits.
+//! 4. when the command exits, tot has every CPU print a flush marker (see `flush`) and
+//!    closes the helper's stdin, so bpftrace stops; tot stops reading once every marker is
+//!    in, without waiting for bpftrace to detach.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -320,10 +321,9 @@ impl Backend for BpftraceBackend {
             })
         };
 
-        let reader = tracer.stdout.take();
         let mut watch = Watch::new(sink, u32::try_from(root).unwrap_or(0));
         let mut flushed_early = None;
-        let parse_result = match reader {
+        let parse_result = match tracer.stdout.take() {
             Some(reader) => {
                 let mut parser = ScriptParser::new().with_clock_offset(clock_offset());
                 let mut reorder = ReorderSink::new(&mut watch, REORDER_WINDOW_NS);
@@ -334,10 +334,13 @@ impl Backend for BpftraceBackend {
                     flushed_early = Some(until.into_inner());
                 }
                 result
-                    .map(Some)
+                    .map(drop)
                     .map_err(|e| io_error("reading bpftrace's output failed", e))
             }
-            None => Ok(None),
+            None => Err(BackendError::new(
+                BackendErrorKind::Io,
+                "bpftrace's output was not captured",
+            )),
         };
         // bpftrace is gone or finishing. A command still held at the gate never ran.
         let mut killed_at_gate = false;
